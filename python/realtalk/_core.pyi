@@ -1,0 +1,170 @@
+"""Stub of the native module ``realtalk._core``, with the docstrings of its public API.
+
+Samples: int16 (PCM16, full scale 32768) or float32 (full scale 1.0). "Bytes-like" means
+``bytes``, ``bytearray``, ``memoryview``, ``array.array`` or anything with the buffer
+protocol; as audio it is read as PCM16 little-endian (the Realtime API's wire format).
+Arrays must be C-contiguous and in native byte order; the error says how to fix one
+that is not.
+"""
+
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+from typing_extensions import Buffer
+
+__version__: Final[str]
+
+Int16Array = npt.NDArray[np.int16]
+Float32Array = npt.NDArray[np.float32]
+
+def f32_to_pcm16(samples: Float32Array | Buffer, /) -> Int16Array:
+    """Convert float32 samples to int16, keeping the array's shape.
+
+    Each sample is multiplied by 32768, rounded to nearest with ties to even (like
+    ``np.rint``) and clipped to [-32768, 32767]: 1.0 becomes 32767 and -1.0 becomes
+    -32768. NaN becomes 0, +inf 32767 and -inf -32768.
+
+    Raises:
+        AudioFormatError: not float32, not C-contiguous, or byte-swapped.
+        TypeError: not an array or bytes-like object.
+    """
+
+def pcm16_to_f32(samples: Int16Array | Buffer, /) -> Float32Array:
+    """Convert int16 samples (an array, or PCM16 little-endian bytes) to float32.
+
+    Each sample is divided by 32768, so the result lies in [-1.0, 1.0) and
+    ``f32_to_pcm16(pcm16_to_f32(x))`` gives back ``x`` exactly. Arrays keep their shape.
+
+    Raises:
+        AudioFormatError: wrong dtype or layout, or an odd number of bytes.
+        TypeError: not an array or bytes-like object.
+    """
+
+def ulaw_encode(samples: Int16Array | Buffer, /) -> bytes:
+    """Encode int16 samples to G.711 mu-law, one byte per sample.
+
+    Bit-exact with ``audioop.lin2ulaw(data, 2)`` for every int16 input. The sample rate
+    is unchanged (G.711 telephony is 8 kHz; resample first if needed).
+
+    Raises:
+        AudioFormatError: wrong dtype or layout, or an odd number of bytes.
+        TypeError: not an array or bytes-like object.
+    """
+
+def alaw_encode(samples: Int16Array | Buffer, /) -> bytes:
+    """Encode int16 samples to G.711 A-law, one byte per sample.
+
+    Bit-exact with ``audioop.lin2alaw(data, 2)`` for every int16 input.
+
+    Raises:
+        AudioFormatError: wrong dtype or layout, or an odd number of bytes.
+        TypeError: not an array or bytes-like object.
+    """
+
+def ulaw_decode(data: Buffer, /) -> Int16Array:
+    """Decode G.711 mu-law bytes to a 1-D int16 array, one sample per byte.
+
+    Bit-exact with ``audioop.ulaw2lin(data, 2)`` for all 256 codes.
+
+    Raises:
+        AudioFormatError: an array that is not uint8 or int8.
+        TypeError: not a bytes-like object.
+    """
+
+def alaw_decode(data: Buffer, /) -> Int16Array:
+    """Decode G.711 A-law bytes to a 1-D int16 array, one sample per byte.
+
+    Bit-exact with ``audioop.alaw2lin(data, 2)`` for all 256 codes.
+
+    Raises:
+        AudioFormatError: an array that is not uint8 or int8.
+        TypeError: not a bytes-like object.
+    """
+
+def b64encode(data: Buffer, /) -> str:
+    """Standard base64 (RFC 4648, padded) of the raw bytes of ``data``.
+
+    ``data`` may be any bytes-like object or C-contiguous numpy array; an int16 array
+    gives the base64 of its PCM16 bytes (little-endian on little-endian machines).
+    """
+
+def b64decode(text: str | Buffer, /, *, sample_width: int = 2) -> bytes:
+    """Decode strict standard base64 to bytes.
+
+    Strict: only the 64 standard characters, ``=`` padding that makes the length a
+    multiple of 4, no whitespace, and zero unused bits in the last character (the one
+    place where this is stricter than ``base64.b64decode(validate=True)``).
+
+    Args:
+        text: base64 as ``str`` or ASCII bytes-like.
+        sample_width: bytes per sample; the decoded length must be a multiple of it.
+            The default, 2, is PCM16; pass 1 for G.711 or arbitrary bytes.
+
+    Raises:
+        Base64DecodeError: invalid character, bad padding, or a decoded length that is
+            not a whole number of samples. ``position`` is the offending offset
+            (characters for ``str``, bytes otherwise).
+        ValueError: ``sample_width`` is less than 1.
+        TypeError: not ``str`` or bytes-like.
+    """
+
+def encode_append(samples: Int16Array | Float32Array | Buffer, *, event_id: str | None = None) -> str:
+    """The JSON text of one ``input_audio_buffer.append`` event carrying ``samples``.
+
+    int16 arrays and bytes-like objects (PCM16 little-endian) are sent as they are;
+    float32 arrays are converted as by :func:`f32_to_pcm16` on the way. No resampling is
+    done: the API expects 24 kHz mono for PCM16. The text is
+    ``{"type":"input_audio_buffer.append","event_id":"…","audio":"…"}`` (``event_id``
+    only when given, JSON-escaped), and ``json.loads`` of it gives back the same values.
+
+    Raises:
+        AudioFormatError: wrong dtype or layout, or an odd number of bytes.
+        TypeError: not an array or bytes-like object.
+        UnicodeEncodeError: ``event_id`` holds a lone surrogate.
+    """
+
+def parse_server_event(text: str | Buffer, /) -> AudioDelta | dict[str, object]:
+    """Parse one server event, fast for audio.
+
+    ``response.output_audio.delta`` (GA) and ``response.audio.delta`` (beta) events come
+    back as :class:`AudioDelta`, with the base64 payload decoded straight into an int16
+    array and no Python string made for it. Any other event comes back as the ``dict``
+    ``json.loads`` gives. Field order, whitespace, escapes and unknown fields do not
+    matter; duplicate keys keep the last value, like ``json.loads``.
+
+    Args:
+        text: the event's JSON, as ``str`` or UTF-8 bytes-like.
+
+    Raises:
+        EventParseError: invalid JSON or UTF-8, or an audio delta with a missing field,
+            a field of the wrong type, or a payload that is not strict base64 of whole
+            PCM16 samples. ``position`` is where (characters for ``str``, bytes
+            otherwise).
+        TypeError: not ``str`` or bytes-like.
+    """
+
+class AudioDelta:
+    """One audio delta event from the server: where its audio goes, and the samples."""
+
+    @property
+    def type(self) -> Literal["response.output_audio.delta", "response.audio.delta"]:
+        """The event type; ``response.audio.delta`` is the beta dialect."""
+    @property
+    def event_id(self) -> str:
+        """The server's id of this event."""
+    @property
+    def response_id(self) -> str:
+        """The response the audio belongs to."""
+    @property
+    def item_id(self) -> str:
+        """The assistant item the audio belongs to (what ``conversation.item.truncate`` names)."""
+    @property
+    def output_index(self) -> int:
+        """Index of the item in the response's output."""
+    @property
+    def content_index(self) -> int:
+        """Index of the audio content part in the item (0 in practice)."""
+    @property
+    def samples(self) -> Int16Array:
+        """The decoded PCM16 samples (mono, at the session's output rate: 24 kHz)."""

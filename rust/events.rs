@@ -1,0 +1,796 @@
+//! JSON framing of the two audio events on the hot path.
+//!
+//! Sending: `append_event` writes the text of one `input_audio_buffer.append` event around a
+//! base64 payload, in one buffer of exactly the right size.
+//!
+//! Receiving: `scan_server_event` walks one server event's top-level object once. It
+//! validates the JSON grammar of the whole text, but it does not build values: it only
+//! notes where the fields an audio delta needs are. Strings are found with `memchr`, so
+//! the base64 payload is read once to find its end and once more by the SIMD decoder,
+//! which is what checks its characters. Whether the event is an audio delta is decided
+//! by its `type` wherever that key stands. Rules: duplicate keys take the last value (as
+//! `json.loads` does); positions in errors are byte offsets into the text.
+//!
+//! Never: allocate for an event that is not an audio delta, or panic on any input.
+
+use crate::error::{Error, Result};
+use std::borrow::Cow;
+
+pub const GA_AUDIO_DELTA: &str = "response.output_audio.delta";
+pub const BETA_AUDIO_DELTA: &str = "response.audio.delta";
+
+const APPEND_HEAD: &[u8] = br#"{"type":"input_audio_buffer.append","#;
+const AUDIO_KEY: &[u8] = br#""audio":""#;
+const EVENT_ID_KEY: &[u8] = br#""event_id":""#;
+
+/// Length of the append event's text for `audio_len` characters of base64 and an
+/// `event_id` that is already escaped.
+pub fn append_event_len(audio_len: usize, escaped_event_id: Option<&[u8]>) -> usize {
+    let id_len = escaped_event_id.map_or(0, |id| EVENT_ID_KEY.len() + id.len() + 2);
+    APPEND_HEAD.len() + id_len + AUDIO_KEY.len() + audio_len + 2
+}
+
+/// Write `{"type":"input_audio_buffer.append","event_id":"…","audio":"…"}` into `dst`,
+/// which must be `append_event_len(..)` long; `write_audio` fills the base64 part.
+pub fn write_append_event(
+    dst: &mut [std::mem::MaybeUninit<u8>],
+    escaped_event_id: Option<&[u8]>,
+    write_audio: impl FnOnce(&mut [std::mem::MaybeUninit<u8>]),
+) {
+    let total = dst.len();
+    let mut at = 0;
+    let mut put = |bytes: &[u8], at: &mut usize| {
+        for (d, &b) in dst[*at..*at + bytes.len()].iter_mut().zip(bytes) {
+            d.write(b);
+        }
+        *at += bytes.len();
+    };
+    put(APPEND_HEAD, &mut at);
+    if let Some(id) = escaped_event_id {
+        put(EVENT_ID_KEY, &mut at);
+        put(id, &mut at);
+        put(b"\",", &mut at);
+    }
+    put(AUDIO_KEY, &mut at);
+    let audio_end = total - 2;
+    let audio_start = at;
+    put(b"\"}", &mut { audio_end });
+    write_audio(&mut dst[audio_start..audio_end]);
+}
+
+/// Escape `s` as the inside of a JSON string (quotes not included). Borrowed when nothing
+/// needs escaping, which is the case for every id the API produces.
+pub fn escape_json(s: &str) -> Cow<'_, str> {
+    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    if !s.bytes().any(needs) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The inside of a JSON string in the text: `start..end` excludes the quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    /// Contains at least one backslash escape.
+    pub escaped: bool,
+}
+
+impl Span {
+    pub fn raw<'a>(&self, text: &'a [u8]) -> &'a [u8] {
+        &text[self.start..self.end]
+    }
+
+    /// The string's value. `None` only for a `\u` escape of a lone surrogate, which a
+    /// Rust string cannot hold (Python can: callers fall back to `json.loads`).
+    pub fn value<'a>(&self, text: &'a [u8]) -> Option<Cow<'a, str>> {
+        let raw = self.raw(text);
+        if !self.escaped {
+            // The scanner only makes spans over UTF-8 text, between ASCII quotes.
+            return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
+        }
+        unescape(raw).map(Cow::Owned)
+    }
+}
+
+/// Unescape the inside of a JSON string already checked by the scanner.
+fn unescape(raw: &[u8]) -> Option<String> {
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let esc = raw[i + 1];
+        i += 2;
+        let c = match esc {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{08}',
+            b'f' => '\u{0c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = hex4(&raw[i..i + 4])?;
+                i += 4;
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    let lo = if raw.get(i..i + 2) == Some(b"\\u") {
+                        hex4(&raw[i + 2..i + 6])?
+                    } else {
+                        return None;
+                    };
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return None;
+                    }
+                    i += 6;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    hi
+                };
+                char::from_u32(code)?
+            }
+            _ => return None,
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex4(digits: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &d in digits {
+        v = v * 16 + (d as char).to_digit(16)?;
+    }
+    Some(v)
+}
+
+/// What a field of interest held, after the scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Missing,
+    Str(Span),
+    Int(i64),
+    /// Present, but not of the type the audio delta needs; the value starts at this offset.
+    Other(usize, &'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Ga,
+    Beta,
+}
+
+/// An audio delta event found in a text. Strings are spans into that text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioDeltaFields {
+    pub dialect: Dialect,
+    pub event_id: Span,
+    pub response_id: Span,
+    pub item_id: Span,
+    pub output_index: i64,
+    pub content_index: i64,
+    pub delta: Span,
+}
+
+impl AudioDeltaFields {
+    pub fn type_name(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Ga => GA_AUDIO_DELTA,
+            Dialect::Beta => BETA_AUDIO_DELTA,
+        }
+    }
+
+    /// The base64 payload: borrowed from the text unless it held escapes (`\/`).
+    pub fn delta_text<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
+        if !self.delta.escaped {
+            return Cow::Borrowed(self.delta.raw(text));
+        }
+        // A delta with escapes is legal JSON (some encoders write "\/"). Anything that
+        // unescapes to a non-base64 character is rejected by the decoder afterwards.
+        match self.delta.value(text) {
+            Some(v) => Cow::Owned(v.into_owned().into_bytes()),
+            None => Cow::Owned(vec![0xFF]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scanned {
+    AudioDelta(AudioDeltaFields),
+    /// Valid JSON that is not an audio delta event: the caller parses it fully.
+    Other,
+}
+
+/// Scan one server event. `text` must be valid UTF-8 (callers check bytes first).
+pub fn scan_server_event(text: &[u8]) -> Result<Scanned> {
+    Scanner { s: text, i: 0 }.event()
+}
+
+fn kind_of(b: u8) -> &'static str {
+    match b {
+        b'"' => "a string",
+        b'{' => "an object",
+        b'[' => "an array",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        _ => "a number",
+    }
+}
+
+struct Scanner<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn err<T>(&self, at: usize, message: impl Into<String>) -> Result<T> {
+        Err(Error::event(at, message))
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn unexpected<T>(&self, expected: &str) -> Result<T> {
+        match self.peek() {
+            None => self.err(
+                self.i,
+                format!("unexpected end of text, expected {expected}"),
+            ),
+            Some(c) if c.is_ascii_graphic() => self.err(
+                self.i,
+                format!("unexpected {:?}, expected {expected}", c as char),
+            ),
+            Some(c) => self.err(
+                self.i,
+                format!("unexpected byte 0x{c:02x}, expected {expected}"),
+            ),
+        }
+    }
+
+    fn eat(&mut self, c: u8, expected: &str) -> Result<()> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.unexpected(expected)
+        }
+    }
+
+    /// A string starting at the opening quote. `check_controls` is false only for the
+    /// audio payload, whose characters the base64 decoder checks anyway.
+    fn string(&mut self, check_controls: bool) -> Result<Span> {
+        let open = self.i;
+        self.eat(b'"', "a string")?;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let Some(off) = memchr::memchr2(b'"', b'\\', &self.s[self.i..]) else {
+                return self.err(open, "unterminated string");
+            };
+            self.i += off;
+            if self.s[self.i] == b'"' {
+                break;
+            }
+            escaped = true;
+            self.escape()?;
+        }
+        let span = Span {
+            start,
+            end: self.i,
+            escaped,
+        };
+        self.i += 1;
+        if check_controls {
+            if let Some(p) = span.raw(self.s).iter().position(|&b| b < 0x20) {
+                return self.err(
+                    start + p,
+                    format!(
+                        "unescaped control character 0x{:02x} in string",
+                        self.s[start + p]
+                    ),
+                );
+            }
+        }
+        Ok(span)
+    }
+
+    /// One escape sequence, at its backslash.
+    fn escape(&mut self) -> Result<()> {
+        let at = self.i;
+        match self.s.get(at + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+            Some(b'u') => {
+                let digits = self.s.get(at + 2..at + 6);
+                if !digits.is_some_and(|d| d.iter().all(u8::is_ascii_hexdigit)) {
+                    return self.err(at, "invalid \\u escape: expected four hex digits");
+                }
+                self.i += 6;
+            }
+            None => return self.err(at, "unterminated string"),
+            Some(_) => return self.err(at, "invalid escape in string"),
+        }
+        Ok(())
+    }
+
+    /// A number; returns it as an integer when it is one that fits an i64.
+    fn number(&mut self) -> Result<Option<i64>> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                    self.i += 1;
+                }
+            }
+            _ => return self.unexpected("a digit"),
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            integer = false;
+            self.i += 1;
+            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                return self.unexpected("a digit after the decimal point");
+            }
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            integer = false;
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                return self.unexpected("a digit in the exponent");
+            }
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.i += 1;
+            }
+        }
+        if !integer {
+            return Ok(None);
+        }
+        // The slice is ASCII digits with an optional sign: from_utf8 cannot fail.
+        let digits = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
+        Ok(digits.parse::<i64>().ok())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<()> {
+        if self.s.get(self.i..self.i + word.len()) == Some(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            self.unexpected("a value")
+        }
+    }
+
+    /// Skip one value of any kind, checking its grammar. Iterative: nesting depth is
+    /// bounded only by memory (one byte of stack per level).
+    fn skip_value(&mut self) -> Result<()> {
+        let mut open: Vec<u8> = Vec::new();
+        loop {
+            self.ws();
+            match self.peek() {
+                Some(b'"') => {
+                    self.string(true)?;
+                }
+                Some(b'{') => {
+                    self.i += 1;
+                    self.ws();
+                    if self.peek() == Some(b'}') {
+                        self.i += 1;
+                    } else {
+                        open.push(b'}');
+                        self.key()?;
+                        continue;
+                    }
+                }
+                Some(b'[') => {
+                    self.i += 1;
+                    self.ws();
+                    if self.peek() == Some(b']') {
+                        self.i += 1;
+                    } else {
+                        open.push(b']');
+                        continue;
+                    }
+                }
+                Some(b't') => self.literal(b"true")?,
+                Some(b'f') => self.literal(b"false")?,
+                Some(b'n') => self.literal(b"null")?,
+                Some(b'-' | b'0'..=b'9') => {
+                    self.number()?;
+                }
+                _ => return self.unexpected("a value"),
+            }
+            // A value is complete: close what it completes, or move to the next element.
+            loop {
+                let Some(&close) = open.last() else {
+                    return Ok(());
+                };
+                self.ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        if close == b'}' {
+                            self.ws();
+                            self.key()?;
+                        }
+                        break;
+                    }
+                    Some(c) if c == close => {
+                        self.i += 1;
+                        open.pop();
+                    }
+                    _ if close == b'}' => return self.unexpected("',' or '}'"),
+                    _ => return self.unexpected("',' or ']'"),
+                }
+            }
+        }
+    }
+
+    /// `"key" :` inside an object, leaving the cursor before the value.
+    fn key(&mut self) -> Result<Span> {
+        if self.peek() != Some(b'"') {
+            return self.unexpected("a string key");
+        }
+        let key = self.string(true)?;
+        self.ws();
+        self.eat(b':', "':'")?;
+        self.ws();
+        Ok(key)
+    }
+
+    fn string_field(&mut self, check_controls: bool) -> Result<Field> {
+        let at = self.i;
+        match self.peek() {
+            Some(b'"') => Ok(Field::Str(self.string(check_controls)?)),
+            Some(b) => {
+                self.skip_value()?;
+                Ok(Field::Other(at, kind_of(b)))
+            }
+            None => self.unexpected("a value"),
+        }
+    }
+
+    fn int_field(&mut self) -> Result<Field> {
+        let at = self.i;
+        match self.peek() {
+            Some(b'-' | b'0'..=b'9') => match self.number()? {
+                Some(v) => Ok(Field::Int(v)),
+                None => Ok(Field::Other(at, "a non-integer or too large number")),
+            },
+            Some(b) => {
+                self.skip_value()?;
+                Ok(Field::Other(at, kind_of(b)))
+            }
+            None => self.unexpected("a value"),
+        }
+    }
+
+    fn event(mut self) -> Result<Scanned> {
+        let mut ty = Field::Missing;
+        let mut event_id = Field::Missing;
+        let mut response_id = Field::Missing;
+        let mut item_id = Field::Missing;
+        let mut output_index = Field::Missing;
+        let mut content_index = Field::Missing;
+        let mut delta = Field::Missing;
+
+        self.ws();
+        let object_start = self.i;
+        if self.peek() != Some(b'{') {
+            // Valid JSON that is not an object is still not malformed: scan it to be sure.
+            self.skip_value()?;
+            return self.end(Scanned::Other);
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return self.end(Scanned::Other);
+        }
+        loop {
+            let key = self.key()?;
+            let name: Cow<'_, str> = if key.escaped {
+                key.value(self.s).unwrap_or(Cow::Borrowed(""))
+            } else {
+                // Cannot fail on UTF-8 input; an empty name matches no field.
+                Cow::Borrowed(std::str::from_utf8(key.raw(self.s)).unwrap_or(""))
+            };
+            match &*name {
+                "type" => ty = self.string_field(true)?,
+                "event_id" => event_id = self.string_field(true)?,
+                "response_id" => response_id = self.string_field(true)?,
+                "item_id" => item_id = self.string_field(true)?,
+                "output_index" => output_index = self.int_field()?,
+                "content_index" => content_index = self.int_field()?,
+                "delta" => delta = self.string_field(false)?,
+                _ => self.skip_value()?,
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    self.ws();
+                }
+                Some(b'}') => {
+                    self.i += 1;
+                    break;
+                }
+                _ => return self.unexpected("',' or '}'"),
+            }
+        }
+        self.end(())?;
+
+        let dialect = match ty {
+            Field::Str(span) => match span.value(self.s).as_deref() {
+                Some(GA_AUDIO_DELTA) => Dialect::Ga,
+                Some(BETA_AUDIO_DELTA) => Dialect::Beta,
+                _ => return Ok(Scanned::Other),
+            },
+            _ => return Ok(Scanned::Other),
+        };
+        let missing = |name: &str| format!("audio delta event has no {name:?} field");
+        let s = |name: &str, f: Field| -> Result<Span> {
+            match f {
+                Field::Str(span) => Ok(span),
+                Field::Missing => self.err(object_start, missing(name)),
+                Field::Other(at, kind) => {
+                    self.err(at, format!("{name:?} must be a string, not {kind}"))
+                }
+                Field::Int(_) => self.err(object_start, format!("{name:?} must be a string")),
+            }
+        };
+        let n = |name: &str, f: Field| -> Result<i64> {
+            match f {
+                Field::Int(v) => Ok(v),
+                Field::Missing => self.err(object_start, missing(name)),
+                Field::Other(at, kind) => {
+                    self.err(at, format!("{name:?} must be an integer, not {kind}"))
+                }
+                Field::Str(span) => self.err(
+                    span.start - 1,
+                    format!("{name:?} must be an integer, not a string"),
+                ),
+            }
+        };
+        Ok(Scanned::AudioDelta(AudioDeltaFields {
+            dialect,
+            event_id: s("event_id", event_id)?,
+            response_id: s("response_id", response_id)?,
+            item_id: s("item_id", item_id)?,
+            output_index: n("output_index", output_index)?,
+            content_index: n("content_index", content_index)?,
+            delta: s("delta", delta)?,
+        }))
+    }
+
+    fn end<T>(&mut self, value: T) -> Result<T> {
+        self.ws();
+        if self.i != self.s.len() {
+            return self.unexpected("the end of the text");
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GA: &str = r#"{"type":"response.output_audio.delta","event_id":"event_1","response_id":"resp_1","item_id":"item_1","output_index":0,"content_index":0,"delta":"AAEC"}"#;
+
+    fn delta(text: &str) -> AudioDeltaFields {
+        match scan_server_event(text.as_bytes()) {
+            Ok(Scanned::AudioDelta(d)) => d,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn err(text: &str) -> Error {
+        scan_server_event(text.as_bytes()).expect_err(text)
+    }
+
+    #[test]
+    fn recognises_both_dialects() {
+        let d = delta(GA);
+        assert_eq!(d.dialect, Dialect::Ga);
+        assert_eq!(d.item_id.raw(GA.as_bytes()), b"item_1");
+        assert_eq!(d.delta_text(GA.as_bytes()).as_ref(), b"AAEC");
+        let beta = GA.replace("response.output_audio.delta", "response.audio.delta");
+        assert_eq!(delta(&beta).dialect, Dialect::Beta);
+    }
+
+    #[test]
+    fn field_order_whitespace_extras_and_duplicates() {
+        let text = r#"
+          { "delta" : "AAEC" , "extra": {"a": [1, 2.5e-3, true, null, {"b": "\"x\""}]},
+            "content_index":3, "output_index" :2,"item_id":"it\"em","response_id":"r",
+            "event_id":"e", "event_id":"e2", "type":"response.audio.delta" }
+        "#;
+        let d = delta(text);
+        assert_eq!(d.content_index, 3);
+        assert_eq!(d.output_index, 2);
+        assert_eq!(d.item_id.value(text.as_bytes()).unwrap(), "it\"em");
+        assert_eq!(d.event_id.value(text.as_bytes()).unwrap(), "e2");
+    }
+
+    #[test]
+    fn escaped_keys_type_and_payload() {
+        let text = r#"{"typ\u0065":"response.output_audio\u002edelta","event_id":"\u00e9\ud83d\ude00","response_id":"r","item_id":"i","output_index":0,"content_index":0,"delta":"AA\/C"}"#;
+        let d = delta(text);
+        assert_eq!(
+            d.event_id.value(text.as_bytes()).unwrap(),
+            "\u{e9}\u{1F600}"
+        );
+        assert_eq!(d.delta_text(text.as_bytes()).as_ref(), b"AA/C");
+        // A lone surrogate cannot be a Rust string: the caller falls back to json.loads.
+        let lone = text.replace(r"\ud83d\ude00", r"\ud83d");
+        assert_eq!(delta(&lone).event_id.value(lone.as_bytes()), None);
+    }
+
+    #[test]
+    fn other_events_are_left_to_the_caller() {
+        for text in [
+            r#"{"type":"response.done","response":{"output":[]}}"#,
+            r#"{"type":"response.output_audio_transcript.delta","delta":"hi"}"#,
+            r#"{"delta":"AAEC"}"#,
+            r#"{"type":5,"delta":"AAEC"}"#,
+            "{}",
+            "[1,2]",
+            " \"just a string\" ",
+        ] {
+            assert_eq!(
+                scan_server_event(text.as_bytes()),
+                Ok(Scanned::Other),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_json_has_a_position() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("", 0, "unexpected end"),
+            ("{", 1, "unexpected end"),
+            (r#"{"type":"x""#, 11, "unexpected end"),
+            (r#"{"type":"x",}"#, 12, "a string key"),
+            (r#"{"type" "x"}"#, 8, "':'"),
+            (r#"{"type":"x"} x"#, 13, "end of the text"),
+            (r#"{"type":"x\q"}"#, 10, "invalid escape"),
+            (r#"{"type":"x\u12"}"#, 10, "\\u escape"),
+            (r#"{"type":"x"#, 8, "unterminated string"),
+            ("{\"type\":\"a\u{1}b\"}", 10, "control character"),
+            (r#"{"a":[1,2}"#, 9, "',' or ']'"),
+            (r#"{"a":01}"#, 6, "',' or '}'"),
+            (r#"{"a":1.}"#, 7, "after the decimal point"),
+            (r#"{"a":-}"#, 6, "a digit"),
+            (r#"{"a":tru}"#, 5, "a value"),
+            (r#"{"a":1e}"#, 7, "exponent"),
+        ];
+        for &(text, pos, what) in cases {
+            let e = err(text);
+            assert_eq!(e.position(), pos, "{text}: {e}");
+            assert!(e.to_string().contains(what), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn audio_delta_fields_are_checked() {
+        let cases: &[(&str, &str, &str)] = &[
+            (r#""item_id":"item_1","#, "", "no \"item_id\""),
+            (
+                r#""item_id":"item_1""#,
+                r#""item_id":7"#,
+                "\"item_id\" must be a string, not a number",
+            ),
+            (
+                r#""delta":"AAEC""#,
+                r#""delta":null"#,
+                "\"delta\" must be a string, not null",
+            ),
+            (
+                r#""output_index":0"#,
+                r#""output_index":"0""#,
+                "must be an integer, not a string",
+            ),
+            (
+                r#""content_index":0"#,
+                r#""content_index":0.0"#,
+                "must be an integer, not a non-integer",
+            ),
+            (
+                r#""content_index":0"#,
+                r#""content_index":99999999999999999999"#,
+                "too large",
+            ),
+            (
+                r#""content_index":0"#,
+                r#""content_index":[0]"#,
+                "not an array",
+            ),
+        ];
+        for &(from, to, what) in cases {
+            let text = GA.replace(from, to);
+            let e = err(&text);
+            assert!(e.to_string().contains(what), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let depth = 1_000_000;
+        let text = format!(
+            r#"{{"type":"x","a":{}{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        assert_eq!(scan_server_event(text.as_bytes()), Ok(Scanned::Other));
+        let truncated = &text[..text.len() - 2];
+        assert!(scan_server_event(truncated.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn every_prefix_of_a_valid_event_is_an_error() {
+        for n in 0..GA.len() {
+            assert!(
+                scan_server_event(&GA.as_bytes()[..n]).is_err(),
+                "{}",
+                &GA[..n]
+            );
+        }
+    }
+
+    #[test]
+    fn append_event_text() {
+        let id = escape_json("ev\"1\n");
+        assert_eq!(id, "ev\\\"1\\n");
+        let audio = b"AAEC";
+        let n = append_event_len(audio.len(), Some(id.as_bytes()));
+        let mut buf = vec![std::mem::MaybeUninit::new(0u8); n];
+        write_append_event(&mut buf, Some(id.as_bytes()), |dst| {
+            for (d, &b) in dst.iter_mut().zip(audio) {
+                d.write(b);
+            }
+        });
+        // SAFETY: write_append_event wrote every byte.
+        let bytes: Vec<u8> = buf.iter().map(|b| unsafe { b.assume_init() }).collect();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"type":"input_audio_buffer.append","event_id":"ev\"1\n","audio":"AAEC"}"#
+        );
+    }
+}

@@ -1,0 +1,291 @@
+use super::buffer::{input, new_array_with, new_ascii_str_with, Kind};
+use super::error::{audio_format_error, to_py, Positions};
+use crate::b64;
+use crate::error::{partial_sample_message, Error};
+use crate::events::{self, AudioDeltaFields, Dialect, Scanned, Span};
+use crate::pcm;
+use crate::util::filled_vec;
+use pyo3::exceptions::{PyRecursionError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyString, PyTuple};
+use pyo3::{intern, IntoPyObjectExt};
+use std::borrow::Cow;
+use std::mem::MaybeUninit;
+
+/// The JSON text of one `input_audio_buffer.append` event carrying `samples`.
+#[pyfunction]
+#[pyo3(signature = (samples, *, event_id = None))]
+fn encode_append<'py>(
+    samples: &Bound<'py, PyAny>,
+    event_id: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = samples.py();
+    let input = input(samples, "samples")?;
+    let converted: Vec<i16>;
+    let pcm_bytes: &[u8] = match input.kind {
+        // int16 arrays and bytes are already the wire format (PCM16 little-endian) on a
+        // little-endian machine; float32 is converted first.
+        Kind::I16 | Kind::Bytes if cfg!(target_endian = "little") => {
+            let bytes = input.bytes();
+            if bytes.len() % 2 != 0 {
+                let message = partial_sample_message(bytes.len(), 2);
+                return Err(audio_format_error(py, format!("samples: {message}")));
+            }
+            bytes
+        }
+        Kind::F32 => {
+            converted = pcm::f32_to_pcm16_vec(input.as_f32(py, "samples")?);
+            as_le_bytes(&converted)
+        }
+        _ => {
+            converted = input.as_pcm16(py, "samples")?.to_vec();
+            as_le_bytes(&converted)
+        }
+    };
+    let escaped = event_id.map(events::escape_json);
+    let escaped_bytes = escaped.as_deref().map(str::as_bytes);
+    let audio_len = b64::encoded_len(pcm_bytes.len());
+    let len = events::append_event_len(audio_len, escaped_bytes);
+    let write = |dst: &mut [MaybeUninit<u8>]| {
+        events::write_append_event(dst, escaped_bytes, |audio| {
+            b64::encode_into(pcm_bytes, audio)
+        });
+    };
+    if escaped_bytes.is_none_or(<[u8]>::is_ascii) {
+        return new_ascii_str_with::<PyErr>(py, len, |dst| {
+            write(dst);
+            Ok(())
+        });
+    }
+    let text = filled_vec(len, write);
+    // Only the event id can be non-ASCII, and it came from a Python str.
+    let text = String::from_utf8(text).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyString::new(py, &text).into_any())
+}
+
+/// int16 samples as the bytes of PCM16 little-endian (the host order, checked by callers).
+fn as_le_bytes(samples: &[i16]) -> &[u8] {
+    // SAFETY: any initialised i16 slice can be viewed as twice as many bytes.
+    unsafe { std::slice::from_raw_parts(samples.as_ptr().cast::<u8>(), samples.len() * 2) }
+}
+
+/// One audio delta event: where the audio goes, and its samples.
+#[pyclass(frozen, module = "realtalk.core", name = "AudioDelta")]
+pub struct AudioDelta {
+    dialect: Dialect,
+    event_id: Py<PyString>,
+    response_id: Py<PyString>,
+    item_id: Py<PyString>,
+    output_index: i64,
+    content_index: i64,
+    samples: Py<PyAny>,
+}
+
+#[pymethods]
+impl AudioDelta {
+    #[getter(r#type)]
+    fn type_<'py>(&self, py: Python<'py>) -> &Bound<'py, PyString> {
+        match self.dialect {
+            Dialect::Ga => intern!(py, events::GA_AUDIO_DELTA),
+            Dialect::Beta => intern!(py, events::BETA_AUDIO_DELTA),
+        }
+    }
+
+    #[getter]
+    fn event_id(&self, py: Python<'_>) -> Py<PyString> {
+        self.event_id.clone_ref(py)
+    }
+
+    #[getter]
+    fn response_id(&self, py: Python<'_>) -> Py<PyString> {
+        self.response_id.clone_ref(py)
+    }
+
+    #[getter]
+    fn item_id(&self, py: Python<'_>) -> Py<PyString> {
+        self.item_id.clone_ref(py)
+    }
+
+    #[getter]
+    fn output_index(&self) -> i64 {
+        self.output_index
+    }
+
+    #[getter]
+    fn content_index(&self) -> i64 {
+        self.content_index
+    }
+
+    #[getter]
+    fn samples(&self, py: Python<'_>) -> Py<PyAny> {
+        self.samples.clone_ref(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let n = self.samples.bind(py).len()?;
+        Ok(format!(
+            "AudioDelta(type={}, event_id={}, response_id={}, item_id={}, output_index={}, \
+             content_index={}, samples=<{n} int16 samples, {:.1} ms at 24 kHz>)",
+            self.type_(py).repr()?,
+            self.event_id.bind(py).repr()?,
+            self.response_id.bind(py).repr()?,
+            self.item_id.bind(py).repr()?,
+            self.output_index,
+            self.content_index,
+            n as f64 / 24.0,
+        ))
+    }
+}
+
+static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn json_loads<'py>(py: Python<'py>, text: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let loads = JSON_LOADS.get_or_try_init(py, || {
+        py.import("json")?.getattr("loads").map(Bound::unbind)
+    })?;
+    loads.bind(py).call1(PyTuple::new(py, [text])?)
+}
+
+/// A Python str equal to what `json.loads` gives for the string at `span`.
+fn string_at<'py>(py: Python<'py>, text: &[u8], span: Span) -> PyResult<Bound<'py, PyAny>> {
+    match span.value(text) {
+        Some(value) => Ok(PyString::new(py, &value).into_any()),
+        // A \u escape of a lone surrogate: only Python's own decoder can represent it.
+        None => {
+            let quoted = std::str::from_utf8(&text[span.start - 1..span.end + 1]).unwrap_or("\"\"");
+            json_loads(py, PyString::new(py, quoted).into_any())
+        }
+    }
+}
+
+fn audio_delta<'py>(
+    py: Python<'py>,
+    text: &[u8],
+    fields: &AudioDeltaFields,
+    positions: Positions<'_>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let delta = &fields.delta;
+    let payload = fields.delta_text(text);
+    let in_event = |e: Error| -> PyErr {
+        let err = match e {
+            Error::Base64 { position, message } => Error::event(
+                // Offsets inside an escaped payload do not map back; point at its start.
+                if delta.escaped {
+                    delta.start
+                } else {
+                    delta.start + position
+                },
+                format!("invalid base64 in \"delta\": {message}"),
+            ),
+            other => Error::event(delta.start, format!("invalid \"delta\": {other}")),
+        };
+        to_py(py, err, positions)
+    };
+    let nbytes = b64::decoded_len(&payload).map_err(in_event)?;
+    if nbytes % 2 != 0 {
+        b64::validate(&payload).map_err(in_event)?;
+        let message = format!("\"delta\" decodes to {}", partial_sample_message(nbytes, 2));
+        return Err(to_py(py, Error::event(delta.end, message), positions));
+    }
+    let samples = new_array_with::<i16, PyErr>(py, nbytes / 2, None, |dst| {
+        // SAFETY: a slice of n uninitialised i16 is 2n uninitialised bytes, aligned for u8.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<u8>>(), nbytes)
+        };
+        b64::decode_into(&payload, bytes).map_err(in_event)?;
+        #[cfg(target_endian = "big")]
+        for s in dst.iter_mut() {
+            // SAFETY: decode_into wrote every byte.
+            let v = unsafe { s.assume_init() };
+            s.write(i16::from_le(v));
+        }
+        Ok(())
+    })?;
+    let delta = AudioDelta {
+        dialect: fields.dialect,
+        event_id: string_at(py, text, fields.event_id)?
+            .cast_into::<PyString>()?
+            .unbind(),
+        response_id: string_at(py, text, fields.response_id)?
+            .cast_into::<PyString>()?
+            .unbind(),
+        item_id: string_at(py, text, fields.item_id)?
+            .cast_into::<PyString>()?
+            .unbind(),
+        output_index: fields.output_index,
+        content_index: fields.content_index,
+        samples: samples.unbind(),
+    };
+    delta.into_bound_py_any(py)
+}
+
+/// One server event's JSON text (str or UTF-8 bytes-like) to an `AudioDelta` when it is
+/// an audio delta of either dialect, else the dict `json.loads` gives.
+#[pyfunction]
+fn parse_server_event<'py>(text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = text.py();
+    let held;
+    let (utf8, positions): (Cow<'_, str>, Positions<'_>) = if let Ok(s) = text.cast::<PyString>() {
+        match s.to_str() {
+            Ok(s) => (Cow::Borrowed(s), Positions::CharsOf(s.as_bytes())),
+            // Lone surrogates: no UTF-8 form, so not from a WebSocket; let json decide.
+            Err(_) => return loads_other(py, text.clone()),
+        }
+    } else {
+        held = input(text, "text")?;
+        if held.kind != Kind::Bytes {
+            return Err(super::error::type_error(
+                "text: expected str or UTF-8 bytes",
+            ));
+        }
+        match std::str::from_utf8(held.bytes()) {
+            Ok(s) => (Cow::Borrowed(s), Positions::Bytes),
+            Err(e) => {
+                let err = Error::event(e.valid_up_to(), "invalid UTF-8 in event text");
+                return Err(to_py(py, err, Positions::Bytes));
+            }
+        }
+    };
+    let bytes = utf8.as_bytes();
+    match events::scan_server_event(bytes).map_err(|e| to_py(py, e, positions))? {
+        Scanned::AudioDelta(fields) => audio_delta(py, bytes, &fields, positions),
+        Scanned::Other => {
+            let arg = match positions {
+                Positions::CharsOf(_) => text.clone(),
+                Positions::Bytes => PyString::new(py, &utf8).into_any(),
+            };
+            loads_other(py, arg)
+        }
+    }
+}
+
+/// `json.loads`, with its errors (nesting too deep; anything our scanner let through)
+/// raised as EventParseError like ours.
+fn loads_other<'py>(py: Python<'py>, text: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    json_loads(py, text).map_err(|e| {
+        if e.is_instance_of::<PyRecursionError>(py) || e.is_instance_of::<PyValueError>(py) {
+            let position = e
+                .value(py)
+                .getattr(intern!(py, "pos"))
+                .and_then(|p| p.extract::<usize>())
+                .unwrap_or(0);
+            let new = to_py(
+                py,
+                Error::event(position, format!("json.loads: {}", e.value(py))),
+                Positions::Bytes,
+            );
+            new.set_cause(py, Some(e));
+            new
+        } else {
+            e
+        }
+    })
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<AudioDelta>()?;
+    m.add_function(wrap_pyfunction!(encode_append, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_server_event, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! PyO3 wrappers: convert arguments, call the pure core, map errors. Nothing else.
+
+use pyo3::prelude::*;
+
+mod b64;
+mod buffer;
+mod error;
+mod events;
+mod g711;
+mod pcm;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    pcm::register(m)?;
+    g711::register(m)?;
+    b64::register(m)?;
+    events::register(m)?;
+    Ok(())
+}
