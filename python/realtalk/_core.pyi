@@ -7,18 +7,32 @@ Arrays must be C-contiguous and in native byte order; the error says how to fix 
 that is not.
 """
 
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
 from typing_extensions import Buffer
 
 __version__: Final[str]
+__all__ = [
+    "AudioDelta",
+    "__version__",
+    "alaw_decode",
+    "alaw_encode",
+    "b64decode",
+    "b64encode",
+    "encode_append",
+    "f32_to_pcm16",
+    "parse_server_event",
+    "pcm16_to_f32",
+    "ulaw_decode",
+    "ulaw_encode",
+]
 
-Int16Array = npt.NDArray[np.int16]
-Float32Array = npt.NDArray[np.float32]
+_Int16Array: TypeAlias = npt.NDArray[np.int16]
+_Float32Array: TypeAlias = npt.NDArray[np.float32]
 
-def f32_to_pcm16(samples: Float32Array | Buffer, /) -> Int16Array:
+def f32_to_pcm16(samples: _Float32Array | Buffer) -> _Int16Array:
     """Convert float32 samples to int16, keeping the array's shape.
 
     Each sample is multiplied by 32768, rounded to nearest with ties to even (like
@@ -30,7 +44,7 @@ def f32_to_pcm16(samples: Float32Array | Buffer, /) -> Int16Array:
         TypeError: not an array or bytes-like object.
     """
 
-def pcm16_to_f32(samples: Int16Array | Buffer, /) -> Float32Array:
+def pcm16_to_f32(samples: _Int16Array | Buffer) -> _Float32Array:
     """Convert int16 samples (an array, or PCM16 little-endian bytes) to float32.
 
     Each sample is divided by 32768, so the result lies in [-1.0, 1.0) and
@@ -41,7 +55,7 @@ def pcm16_to_f32(samples: Int16Array | Buffer, /) -> Float32Array:
         TypeError: not an array or bytes-like object.
     """
 
-def ulaw_encode(samples: Int16Array | Buffer, /) -> bytes:
+def ulaw_encode(samples: _Int16Array | Buffer) -> bytes:
     """Encode int16 samples to G.711 mu-law, one byte per sample.
 
     Bit-exact with ``audioop.lin2ulaw(data, 2)`` for every int16 input. The sample rate
@@ -52,7 +66,7 @@ def ulaw_encode(samples: Int16Array | Buffer, /) -> bytes:
         TypeError: not an array or bytes-like object.
     """
 
-def alaw_encode(samples: Int16Array | Buffer, /) -> bytes:
+def alaw_encode(samples: _Int16Array | Buffer) -> bytes:
     """Encode int16 samples to G.711 A-law, one byte per sample.
 
     Bit-exact with ``audioop.lin2alaw(data, 2)`` for every int16 input.
@@ -62,7 +76,7 @@ def alaw_encode(samples: Int16Array | Buffer, /) -> bytes:
         TypeError: not an array or bytes-like object.
     """
 
-def ulaw_decode(data: Buffer, /) -> Int16Array:
+def ulaw_decode(data: Buffer) -> _Int16Array:
     """Decode G.711 mu-law bytes to a 1-D int16 array, one sample per byte.
 
     Bit-exact with ``audioop.ulaw2lin(data, 2)`` for all 256 codes.
@@ -72,7 +86,7 @@ def ulaw_decode(data: Buffer, /) -> Int16Array:
         TypeError: not a bytes-like object.
     """
 
-def alaw_decode(data: Buffer, /) -> Int16Array:
+def alaw_decode(data: Buffer) -> _Int16Array:
     """Decode G.711 A-law bytes to a 1-D int16 array, one sample per byte.
 
     Bit-exact with ``audioop.alaw2lin(data, 2)`` for all 256 codes.
@@ -82,14 +96,14 @@ def alaw_decode(data: Buffer, /) -> Int16Array:
         TypeError: not a bytes-like object.
     """
 
-def b64encode(data: Buffer, /) -> str:
+def b64encode(data: Buffer) -> str:
     """Standard base64 (RFC 4648, padded) of the raw bytes of ``data``.
 
     ``data`` may be any bytes-like object or C-contiguous numpy array; an int16 array
     gives the base64 of its PCM16 bytes (little-endian on little-endian machines).
     """
 
-def b64decode(text: str | Buffer, /, *, sample_width: int = 2) -> bytes:
+def b64decode(text: str | Buffer, *, sample_width: int = 2) -> bytes:
     """Decode strict standard base64 to bytes.
 
     Strict: only the 64 standard characters, ``=`` padding that makes the length a
@@ -109,7 +123,9 @@ def b64decode(text: str | Buffer, /, *, sample_width: int = 2) -> bytes:
         TypeError: not ``str`` or bytes-like.
     """
 
-def encode_append(samples: Int16Array | Float32Array | Buffer, *, event_id: str | None = None) -> str:
+def encode_append(
+    samples: _Int16Array | _Float32Array | Buffer, *, event_id: str | None = None
+) -> str:
     """The JSON text of one ``input_audio_buffer.append`` event carrying ``samples``.
 
     int16 arrays and bytes-like objects (PCM16 little-endian) are sent as they are;
@@ -124,7 +140,7 @@ def encode_append(samples: Int16Array | Float32Array | Buffer, *, event_id: str 
         UnicodeEncodeError: ``event_id`` holds a lone surrogate.
     """
 
-def parse_server_event(text: str | Buffer, /) -> AudioDelta | dict[str, object]:
+def parse_server_event(text: str | Buffer) -> AudioDelta | dict[str, object]:
     """Parse one server event, fast for audio.
 
     ``response.output_audio.delta`` (GA) and ``response.audio.delta`` (beta) events come
@@ -144,6 +160,7 @@ def parse_server_event(text: str | Buffer, /) -> AudioDelta | dict[str, object]:
         TypeError: not ``str`` or bytes-like.
     """
 
+@final
 class AudioDelta:
     """One audio delta event from the server: where its audio goes, and the samples."""
 
@@ -166,5 +183,5 @@ class AudioDelta:
     def content_index(self) -> int:
         """Index of the audio content part in the item (0 in practice)."""
     @property
-    def samples(self) -> Int16Array:
+    def samples(self) -> _Int16Array:
         """The decoded PCM16 samples (mono, at the session's output rate: 24 kHz)."""

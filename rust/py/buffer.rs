@@ -74,7 +74,7 @@ impl Input<'_> {
             Kind::I16 => Ok(PcmView::Native(cast_slice::<i16>(self.bytes()))),
             Kind::Bytes => {
                 let bytes = self.bytes();
-                if bytes.len() % 2 != 0 {
+                if !bytes.len().is_multiple_of(2) {
                     let message = partial_sample_message(bytes.len(), 2);
                     return Err(audio_format_error(py, format!("{what}: {message}")));
                 }
@@ -135,7 +135,9 @@ fn try_cast_slice<T: Copy>(bytes: &[u8]) -> Option<&[T]> {
     if bytes.is_empty() {
         return Some(&[]);
     }
-    if bytes.as_ptr().align_offset(std::mem::align_of::<T>()) != 0 || bytes.len() % size != 0 {
+    if bytes.as_ptr().align_offset(std::mem::align_of::<T>()) != 0
+        || !bytes.len().is_multiple_of(size)
+    {
         return None;
     }
     // SAFETY: alignment and length were checked; T is a plain number type for which every

@@ -148,20 +148,44 @@ fn json_loads<'py>(py: Python<'py>, text: Bound<'py, PyAny>) -> PyResult<Bound<'
 }
 
 /// A Python str equal to what `json.loads` gives for the string at `span`.
-fn string_at<'py>(py: Python<'py>, text: &[u8], span: Span) -> PyResult<Bound<'py, PyAny>> {
+fn string_at<'py>(py: Python<'py>, text: &str, span: Span) -> PyResult<Bound<'py, PyString>> {
     match span.value(text) {
-        Some(value) => Ok(PyString::new(py, &value).into_any()),
+        Some(value) => Ok(PyString::new(py, &value)),
         // A \u escape of a lone surrogate: only Python's own decoder can represent it.
         None => {
-            let quoted = std::str::from_utf8(&text[span.start - 1..span.end + 1]).unwrap_or("\"\"");
-            json_loads(py, PyString::new(py, quoted).into_any())
+            let quoted = text.get(span.start - 1..span.end + 1).unwrap_or("\"\"");
+            Ok(json_loads(py, PyString::new(py, quoted).into_any())?.cast_into::<PyString>()?)
         }
     }
 }
 
+/// The last string made for one id field, reused while the id repeats: every delta of a
+/// response carries the same `response_id` and `item_id`. One slot per field; the GIL
+/// serialises access (the cell is per thread, and the key is the raw text of the id).
+struct IdCache(std::cell::RefCell<Option<(Box<str>, Py<PyString>)>>);
+
+impl IdCache {
+    fn get<'py>(&self, py: Python<'py>, text: &str, span: Span) -> PyResult<Bound<'py, PyString>> {
+        let raw = span.raw_str(text);
+        if let Some((key, value)) = &*self.0.borrow() {
+            if **key == *raw {
+                return Ok(value.bind(py).clone());
+            }
+        }
+        let value = string_at(py, text, span)?;
+        *self.0.borrow_mut() = Some((raw.into(), value.clone().unbind()));
+        Ok(value)
+    }
+}
+
+thread_local! {
+    static RESPONSE_IDS: IdCache = const { IdCache(std::cell::RefCell::new(None)) };
+    static ITEM_IDS: IdCache = const { IdCache(std::cell::RefCell::new(None)) };
+}
+
 fn audio_delta<'py>(
     py: Python<'py>,
-    text: &[u8],
+    text: &str,
     fields: &AudioDeltaFields,
     positions: Positions<'_>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -171,7 +195,7 @@ fn audio_delta<'py>(
         let err = match e {
             Error::Base64 { position, message } => Error::event(
                 // Offsets inside an escaped payload do not map back; point at its start.
-                if delta.escaped {
+                if delta.escaped() {
                     delta.start
                 } else {
                     delta.start + position
@@ -204,15 +228,11 @@ fn audio_delta<'py>(
     })?;
     let delta = AudioDelta {
         dialect: fields.dialect,
-        event_id: string_at(py, text, fields.event_id)?
-            .cast_into::<PyString>()?
+        event_id: string_at(py, text, fields.event_id)?.unbind(),
+        response_id: RESPONSE_IDS
+            .with(|c| c.get(py, text, fields.response_id))?
             .unbind(),
-        response_id: string_at(py, text, fields.response_id)?
-            .cast_into::<PyString>()?
-            .unbind(),
-        item_id: string_at(py, text, fields.item_id)?
-            .cast_into::<PyString>()?
-            .unbind(),
+        item_id: ITEM_IDS.with(|c| c.get(py, text, fields.item_id))?.unbind(),
         output_index: fields.output_index,
         content_index: fields.content_index,
         samples: samples.unbind(),
@@ -247,9 +267,8 @@ fn parse_server_event<'py>(text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAn
             }
         }
     };
-    let bytes = utf8.as_bytes();
-    match events::scan_server_event(bytes).map_err(|e| to_py(py, e, positions))? {
-        Scanned::AudioDelta(fields) => audio_delta(py, bytes, &fields, positions),
+    match events::scan_server_event(&utf8).map_err(|e| to_py(py, e, positions))? {
+        Scanned::AudioDelta(fields) => audio_delta(py, &utf8, &fields, positions),
         Scanned::Other => {
             let arg = match positions {
                 Positions::CharsOf(_) => text.clone(),

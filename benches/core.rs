@@ -1,0 +1,86 @@
+//! Pure-Rust timings of the core's hot loops, without Python in the way: where the
+//! nanoseconds of `benches/bench_codec.py` go. Run: `cargo bench --no-default-features`.
+//! No harness dependency: a median of repeated timed batches is all this needs.
+
+use _core::{b64, events, g711, pcm};
+use std::hint::black_box;
+use std::time::Instant;
+
+fn time(label: &str, bytes: usize, mut f: impl FnMut()) {
+    let batch = 2_000;
+    for _ in 0..batch {
+        f(); // warm up caches and branch predictors
+    }
+    let mut per_call: Vec<f64> = (0..31)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..batch {
+                f();
+            }
+            t.elapsed().as_nanos() as f64 / batch as f64
+        })
+        .collect();
+    per_call.sort_by(f64::total_cmp);
+    let median = per_call[per_call.len() / 2];
+    let rate = if bytes > 0 {
+        format!("{:6.1} GB/s", bytes as f64 / median)
+    } else {
+        String::new()
+    };
+    println!("{label:44} {median:9.1} ns {rate}");
+}
+
+fn delta_event(ms: usize) -> (String, Vec<u8>) {
+    let pcm: Vec<u8> = (0..ms * 48)
+        .map(|i| (i.wrapping_mul(7919) % 251) as u8)
+        .collect();
+    let delta = b64::encode_to_string(&pcm);
+    let text = format!(
+        r#"{{"type":"response.output_audio.delta","event_id":"event_BxYz12345abcdefGHIJ","response_id":"resp_ABCdef1234567890xyz","item_id":"item_ABCdef1234567890xyz","output_index":0,"content_index":0,"delta":"{delta}"}}"#
+    );
+    (text, pcm)
+}
+
+fn main() {
+    for ms in [20, 200] {
+        let (text, pcm) = delta_event(ms);
+        let fields = match events::scan_server_event(&text) {
+            Ok(events::Scanned::AudioDelta(f)) => f,
+            other => panic!("not an audio delta: {other:?}"),
+        };
+        let payload = fields.delta.raw(text.as_bytes()).to_vec();
+        let mut out = vec![std::mem::MaybeUninit::<u8>::uninit(); pcm.len()];
+        time(&format!("scan {ms} ms delta event"), text.len(), || {
+            black_box(events::scan_server_event(black_box(&text)).is_ok());
+        });
+        time(
+            &format!("base64 decode {ms} ms payload"),
+            payload.len(),
+            || {
+                b64::decode_into(black_box(&payload), &mut out).unwrap();
+            },
+        );
+        time(
+            &format!("base64 encode {ms} ms of PCM16"),
+            pcm.len(),
+            || {
+                black_box(b64::encode_to_string(black_box(&pcm)));
+            },
+        );
+    }
+    let float: Vec<f32> = (0..240).map(|i| (i as f32 * 0.37).sin() * 0.8).collect();
+    let mut int16 = vec![std::mem::MaybeUninit::<i16>::uninit(); float.len()];
+    time("f32_to_pcm16, 240 samples (10 ms)", 0, || {
+        pcm::f32_to_pcm16(black_box(&float), black_box(&mut int16))
+    });
+    let samples = pcm::f32_to_pcm16_vec(&float);
+    let mut codes = vec![std::mem::MaybeUninit::<u8>::uninit(); 160];
+    time("ulaw_encode, 160 samples (20 ms at 8 kHz)", 0, || {
+        g711::ulaw_encode(black_box(&samples[..160]), black_box(&mut codes))
+    });
+    let ulaw = g711::ulaw_encode_vec(&samples[..160]);
+    let mut decoded = vec![std::mem::MaybeUninit::<i16>::uninit(); 160];
+    time("ulaw_decode, 160 codes (20 ms at 8 kHz)", 0, || {
+        g711::ulaw_decode(black_box(&ulaw), black_box(&mut decoded))
+    });
+}
