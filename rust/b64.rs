@@ -3,9 +3,10 @@
 //! The fast path trusts the SIMD decoder to accept or reject; only a rejected input is
 //! scanned again, slowly, to say what is wrong and where. Strict means: only the 64
 //! alphabet characters, `=` padding only at the end and making the length a multiple of
-//! four, no whitespace, and canonical: the unused low bits of the last character before
-//! the padding must be zero (RFC 4648 §3.5 lets decoders reject them; CPython's
-//! `b64decode(validate=True)` ignores them, which is the one place where we differ).
+//! four (no more), no whitespace, and canonical: the unused low bits of the last character
+//! before the padding must be zero (RFC 4648 §3.5 lets decoders reject them). CPython's
+//! `b64decode(validate=True)` accepts both non-zero unused bits and surplus `=`; those are
+//! the two places where we differ.
 
 use crate::error::{Error, Result};
 use base64_simd::{Out, STANDARD};
@@ -173,15 +174,16 @@ fn describe(c: u8) -> String {
 
 /// Say exactly why strict decoding rejects `text`. Called only after a rejection.
 fn diagnose(text: &[u8]) -> Error {
+    // A character that is neither in the alphabet nor padding is the clearest problem.
+    if let Some(i) = text.iter().position(|&c| !is_alphabet(c) && c != b'=') {
+        return Error::base64(
+            i,
+            format!("{} is not in the base64 alphabet", describe(text[i])),
+        );
+    }
     let body_len = text.iter().rposition(|&c| c != b'=').map_or(0, |i| i + 1);
-    if let Some(i) = text[..body_len].iter().position(|&c| !is_alphabet(c)) {
-        let c = text[i];
-        let what = if c == b'=' {
-            "padding '=' before the end".to_owned()
-        } else {
-            describe(c)
-        };
-        return Error::base64(i, format!("{what} is not in the base64 alphabet"));
+    if let Some(i) = text[..body_len].iter().position(|&c| c == b'=') {
+        return Error::base64(i, "padding '=' before the end".to_owned());
     }
     let pad = text.len() - body_len;
     if pad > 2 {

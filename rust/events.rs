@@ -504,6 +504,21 @@ impl<'a> Scanner<'a> {
         Ok(escapes)
     }
 
+    /// Reject a raw control character inside `span` (for strings scanned without that check).
+    #[cold]
+    fn check_controls(&self, span: Span) -> Scan<()> {
+        match span.raw(self.s).iter().position(|&b| b < 0x20) {
+            Some(p) => {
+                let at = span.start + p;
+                self.err(
+                    at,
+                    format!("unescaped control character 0x{:02x} in string", self.s[at]),
+                )
+            }
+            None => Ok(()),
+        }
+    }
+
     /// One escape sequence, at its backslash.
     fn escape(&mut self) -> Scan<()> {
         let at = self.i;
@@ -778,7 +793,14 @@ impl<'a> Scanner<'a> {
                 Key::ItemId => self.string_field(false, &mut item_id)?,
                 Key::OutputIndex => self.int_field(&mut output_index)?,
                 Key::ContentIndex => self.int_field(&mut content_index)?,
-                Key::Delta => self.string_field(true, &mut delta)?,
+                Key::Delta => {
+                    // The payload's characters are checked by the base64 decoder, which
+                    // never sees a payload that a later duplicate key replaces.
+                    if let Field::Str(superseded) = delta {
+                        self.check_controls(superseded)?;
+                    }
+                    self.string_field(true, &mut delta)?
+                }
                 Key::Other => self.skip_value()?,
             }
             self.ws();
@@ -1016,6 +1038,16 @@ mod tests {
             let e = err(&text);
             assert!(e.to_string().contains(what), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_superseded_payload_is_still_checked() {
+        let text = GA.replace(
+            r#""delta":"AAEC""#,
+            "\"delta\":\"A\u{1}\",\"delta\":\"AAEC\"",
+        );
+        let e = err(&text);
+        assert!(e.to_string().contains("control character"), "{e}");
     }
 
     #[test]

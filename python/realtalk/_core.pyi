@@ -106,9 +106,10 @@ def b64encode(data: Buffer) -> str:
 def b64decode(text: str | Buffer, *, sample_width: int = 2) -> bytes:
     """Decode strict standard base64 to bytes.
 
-    Strict: only the 64 standard characters, ``=`` padding that makes the length a
-    multiple of 4, no whitespace, and zero unused bits in the last character (the one
-    place where this is stricter than ``base64.b64decode(validate=True)``).
+    Strict: only the 64 standard characters, ``=`` padding exactly as needed to make the
+    length a multiple of 4, no whitespace, and zero unused bits in the last character.
+    ``base64.b64decode(validate=True)`` accepts two things this rejects: non-zero unused
+    bits, and surplus ``=`` after a complete group (``"Zm9v="``).
 
     Args:
         text: base64 as ``str`` or ASCII bytes-like.

@@ -1,4 +1,4 @@
-use super::buffer::{input, new_ascii_str_with, new_bytes_with, Kind};
+use super::buffer::{input, new_ascii_str_with, new_bytes_with, raw_input, Kind};
 use super::error::{to_py, type_error, Positions};
 use crate::b64;
 use crate::error::{partial_sample_message, Error};
@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyString};
 #[pyfunction]
 fn b64encode<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = data.py();
-    let input = input(data, "data")?;
+    let input = raw_input(data, "data")?;
     let src = input.bytes();
     new_ascii_str_with::<PyErr>(py, b64::encoded_len(src.len()), |dst| {
         b64::encode_into(src, dst);
@@ -22,18 +22,22 @@ fn b64encode<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 /// result is a whole number of `sample_width`-byte samples.
 #[pyfunction]
 #[pyo3(signature = (text, *, sample_width = 2))]
-fn b64decode<'py>(text: &Bound<'py, PyAny>, sample_width: usize) -> PyResult<Bound<'py, PyBytes>> {
+fn b64decode<'py>(text: &Bound<'py, PyAny>, sample_width: i64) -> PyResult<Bound<'py, PyBytes>> {
     let py = text.py();
-    if sample_width == 0 {
-        return Err(PyValueError::new_err("sample_width must be at least 1"));
-    }
+    let sample_width = usize::try_from(sample_width)
+        .ok()
+        .filter(|&w| w >= 1)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "sample_width must be at least 1, not {sample_width}"
+            ))
+        })?;
     let held;
+    let lossy;
     let (src, positions): (&[u8], _) = if let Ok(s) = text.cast::<PyString>() {
-        // A str with lone surrogates has no UTF-8 form; it cannot be base64 either.
-        let s = s
-            .to_str()
-            .map_err(|_| type_error("text: str is not valid Unicode"))?;
-        (s.as_bytes(), Positions::CharsOf(s.as_bytes()))
+        // A lone surrogate has no UTF-8 form; as U+FFFD it still fails, at its position.
+        lossy = s.to_string_lossy();
+        (lossy.as_bytes(), Positions::CharsOf(lossy.as_bytes()))
     } else {
         held = input(text, "text")?;
         if held.kind != Kind::Bytes {

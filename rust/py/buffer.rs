@@ -14,6 +14,7 @@ use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use std::borrow::Cow;
 use std::ffi::CStr;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
@@ -41,7 +42,7 @@ pub(crate) struct Input<'a> {
     ptr: *const u8,
     nbytes: usize,
     pub kind: Kind,
-    /// Shape of a numpy input with more than one dimension, kept for the output.
+    /// Shape of a numpy input that is not 1-D (0-D included), kept for the output.
     pub shape: Option<Vec<usize>>,
     view: Option<Box<ffi::Py_buffer>>,
     /// The object whose memory this is, borrowed from the caller for as long as the view.
@@ -69,25 +70,24 @@ impl Input<'_> {
     }
 
     /// The data as int16 samples: int16 arrays, or raw bytes read as PCM16 little-endian.
-    pub fn as_pcm16(&self, py: Python<'_>, what: &str) -> PyResult<PcmView<'_>> {
+    /// Borrowed when aligned and in host order, else copied.
+    pub fn as_pcm16(&self, py: Python<'_>, what: &str) -> PyResult<Cow<'_, [i16]>> {
+        let bytes = self.bytes();
         match self.kind {
-            Kind::I16 => Ok(PcmView::Native(cast_slice::<i16>(self.bytes()))),
-            Kind::Bytes => {
-                let bytes = self.bytes();
-                if !bytes.len().is_multiple_of(2) {
-                    let message = partial_sample_message(bytes.len(), 2);
-                    return Err(audio_format_error(py, format!("{what}: {message}")));
-                }
-                Ok(match try_cast_slice::<i16>(bytes) {
-                    Some(s) if cfg!(target_endian = "little") => PcmView::Native(s),
-                    _ => PcmView::Owned(
-                        bytes
-                            .chunks_exact(2)
-                            .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                            .collect(),
-                    ),
-                })
+            Kind::I16 => Ok(cast_or_copy(bytes, i16::from_ne_bytes)),
+            Kind::Bytes if !bytes.len().is_multiple_of(2) => {
+                let message = partial_sample_message(bytes.len(), 2);
+                Err(audio_format_error(py, format!("{what}: {message}")))
             }
+            Kind::Bytes if cfg!(target_endian = "little") => {
+                Ok(cast_or_copy(bytes, i16::from_le_bytes))
+            }
+            Kind::Bytes => Ok(Cow::Owned(
+                bytes
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                    .collect(),
+            )),
             Kind::F32 => Err(audio_format_error(
                 py,
                 format!("{what}: expected int16 samples, got float32 (convert with f32_to_pcm16)"),
@@ -95,9 +95,10 @@ impl Input<'_> {
         }
     }
 
-    pub fn as_f32(&self, py: Python<'_>, what: &str) -> PyResult<&[f32]> {
+    /// The data as float32 samples, borrowed when aligned, else copied.
+    pub fn as_f32(&self, py: Python<'_>, what: &str) -> PyResult<Cow<'_, [f32]>> {
         match self.kind {
-            Kind::F32 => Ok(cast_slice::<f32>(self.bytes())),
+            Kind::F32 => Ok(cast_or_copy(self.bytes(), f32::from_ne_bytes)),
             _ => Err(audio_format_error(
                 py,
                 format!("{what}: expected float32 samples, got {}", self.kind_name()),
@@ -114,45 +115,42 @@ impl Input<'_> {
     }
 }
 
-/// int16 samples borrowed from the input when aligned and native, else copied.
-pub(crate) enum PcmView<'a> {
-    Native(&'a [i16]),
-    Owned(Vec<i16>),
-}
-
-impl std::ops::Deref for PcmView<'_> {
-    type Target = [i16];
-    fn deref(&self) -> &[i16] {
-        match self {
-            PcmView::Native(s) => s,
-            PcmView::Owned(v) => v,
-        }
+/// `bytes` as a slice of `T` without copying when it is aligned for `T`; otherwise (numpy
+/// arrays made with an offset, memoryview slices) a copy read with `from_bytes`.
+/// `bytes.len()` is a multiple of `N`, the size of `T`.
+fn cast_or_copy<T: Copy, const N: usize>(
+    bytes: &[u8],
+    from_bytes: fn([u8; N]) -> T,
+) -> Cow<'_, [T]> {
+    debug_assert_eq!(std::mem::size_of::<T>(), N);
+    if bytes.as_ptr().align_offset(std::mem::align_of::<T>()) == 0 || bytes.is_empty() {
+        // SAFETY: aligned (or empty), the length is a whole number of T, and T is a plain
+        // number type for which every bit pattern is valid.
+        return Cow::Borrowed(unsafe {
+            std::slice::from_raw_parts(bytes.as_ptr().cast::<T>(), bytes.len() / N)
+        });
     }
+    Cow::Owned(
+        bytes
+            .chunks_exact(N)
+            .map(|c| from_bytes(c.try_into().unwrap_or([0; N])))
+            .collect(),
+    )
 }
 
-fn try_cast_slice<T: Copy>(bytes: &[u8]) -> Option<&[T]> {
-    let size = std::mem::size_of::<T>();
-    if bytes.is_empty() {
-        return Some(&[]);
-    }
-    if bytes.as_ptr().align_offset(std::mem::align_of::<T>()) != 0
-        || !bytes.len().is_multiple_of(size)
-    {
-        return None;
-    }
-    // SAFETY: alignment and length were checked; T is a plain number type for which every
-    // bit pattern is valid.
-    Some(unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<T>(), bytes.len() / size) })
-}
-
-fn cast_slice<T: Copy>(bytes: &[u8]) -> &[T] {
-    // Typed inputs come from numpy (aligned) or from buffers whose alignment is checked in
-    // `from_buffer`; an empty slice is returned only if that ever failed.
-    try_cast_slice(bytes).unwrap_or(&[])
-}
-
-/// Read any supported input. `what` names the argument in error messages.
+/// Read any supported input: audio samples (int16, float32) or bytes. `what` names the
+/// argument in error messages.
 pub(crate) fn input<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Input<'a>> {
+    read(obj, what, false)
+}
+
+/// Read the raw bytes of any C-contiguous array or bytes-like object, whatever its dtype
+/// or format, as `Kind::Bytes`.
+pub(crate) fn raw_input<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Input<'a>> {
+    read(obj, what, true)
+}
+
+fn read<'a>(obj: &'a Bound<'_, PyAny>, what: &str, raw: bool) -> PyResult<Input<'a>> {
     let py = obj.py();
     if let Ok(bytes) = obj.cast::<PyBytes>() {
         let data = bytes.as_bytes();
@@ -166,18 +164,20 @@ pub(crate) fn input<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Input
         });
     }
     if let Ok(array) = obj.cast::<PyUntypedArray>() {
-        return from_numpy(py, array, what);
+        return from_numpy(py, array, what, raw);
     }
-    from_buffer(py, obj, what)
+    from_buffer(py, obj, what, raw)
 }
 
 fn from_numpy<'a>(
     py: Python<'_>,
     array: &'a Bound<'_, PyUntypedArray>,
     what: &str,
+    raw: bool,
 ) -> PyResult<Input<'a>> {
     let dtype = array.dtype();
     let kind = match dtype.num() {
+        _ if raw => Kind::Bytes,
         n if n == NPY_TYPES::NPY_SHORT as i32 => Kind::I16,
         n if n == NPY_TYPES::NPY_FLOAT as i32 => Kind::F32,
         n if n == NPY_TYPES::NPY_UBYTE as i32 || n == NPY_TYPES::NPY_BYTE as i32 => Kind::Bytes,
@@ -192,7 +192,7 @@ fn from_numpy<'a>(
             ))
         }
     };
-    if dtype.is_native_byteorder() == Some(false) {
+    if !raw && dtype.is_native_byteorder() == Some(false) {
         return Err(audio_format_error(
             py,
             format!("{what}: byte-swapped array; convert with x.astype(x.dtype.newbyteorder('='))"),
@@ -205,20 +205,25 @@ fn from_numpy<'a>(
         ));
     }
     let shape = array.shape();
-    let nbytes = array.len() * kind.width();
+    let nbytes = array.len() * if raw { dtype.itemsize() } else { kind.width() };
     // SAFETY: as_array_ptr points at a live PyArrayObject (obj is borrowed for 'py).
     let data = unsafe { (*array.as_array_ptr()).fields.data } as *const u8;
     Ok(Input {
         ptr: data,
         nbytes,
         kind,
-        shape: (shape.len() > 1).then(|| shape.to_vec()),
+        shape: (shape.len() != 1).then(|| shape.to_vec()),
         view: None,
         _owner: PhantomData,
     })
 }
 
-fn from_buffer<'a>(py: Python<'_>, obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Input<'a>> {
+fn from_buffer<'a>(
+    py: Python<'_>,
+    obj: &'a Bound<'_, PyAny>,
+    what: &str,
+    raw: bool,
+) -> PyResult<Input<'a>> {
     let mut view: Box<ffi::Py_buffer> = Box::new(ffi::Py_buffer::new());
     let flags = ffi::PyBUF_C_CONTIGUOUS | ffi::PyBUF_FORMAT;
     // SAFETY: obj is a live object; view is a zeroed Py_buffer we own.
@@ -252,6 +257,7 @@ fn from_buffer<'a>(py: Python<'_>, obj: &'a Bound<'_, PyAny>, what: &str) -> PyR
         None => (code, cfg!(target_endian = "little")),
     };
     let kind = match code {
+        _ if raw => Some(Kind::Bytes),
         "B" | "b" | "c" => Some(Kind::Bytes),
         "h" if little => Some(Kind::I16),
         "f" if little => Some(Kind::F32),
@@ -266,14 +272,10 @@ fn from_buffer<'a>(py: Python<'_>, obj: &'a Bound<'_, PyAny>, what: &str) -> PyR
         _owner: PhantomData,
     };
     match kind {
-        Some(k) if input.ptr.align_offset(k.width()) == 0 || input.nbytes == 0 => {
+        Some(k) => {
             input.kind = k;
             Ok(input)
         }
-        Some(_) => Err(audio_format_error(
-            py,
-            format!("{what}: buffer is not aligned to its item size"),
-        )),
         None => Err(audio_format_error(
             py,
             format!(

@@ -35,11 +35,11 @@ fn encode_append<'py>(
             bytes
         }
         Kind::F32 => {
-            converted = pcm::f32_to_pcm16_vec(input.as_f32(py, "samples")?);
+            converted = pcm::f32_to_pcm16_vec(&input.as_f32(py, "samples")?);
             as_le_bytes(&converted)
         }
         _ => {
-            converted = input.as_pcm16(py, "samples")?.to_vec();
+            converted = input.as_pcm16(py, "samples")?.into_owned();
             as_le_bytes(&converted)
         }
     };

@@ -9,7 +9,7 @@ fn f32_to_pcm16<'py>(samples: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>>
     let input = input(samples, "samples")?;
     let src = input.as_f32(py, "samples")?;
     new_array_with::<i16, PyErr>(py, src.len(), input.shape.as_deref(), |dst| {
-        pcm::f32_to_pcm16(src, dst);
+        pcm::f32_to_pcm16(&src, dst);
         Ok(())
     })
 }
