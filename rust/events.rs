@@ -229,7 +229,7 @@ impl AudioDeltaFields {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scanned {
     AudioDelta(AudioDeltaFields),
-    /// Valid JSON that is not an audio delta event: the caller parses it fully.
+    /// A valid JSON object that is not an audio delta event: the caller parses it fully.
     Other,
 }
 
@@ -774,9 +774,14 @@ impl<'a> Scanner<'a> {
         self.ws();
         let object_start = self.i;
         if self.peek() != Some(b'{') {
-            // Valid JSON that is not an object is still not malformed: scan it to be sure.
+            // Report a syntax error first, if there is one; otherwise the kind of value.
+            let kind = self.peek().map_or("nothing", kind_of);
             self.skip_value()?;
-            return self.end(Scanned::Other);
+            self.end(())?;
+            return self.err(
+                object_start,
+                format!("a server event is a JSON object, not {kind}"),
+            );
         }
         self.i += 1;
         self.ws();
@@ -964,10 +969,15 @@ mod tests {
             r#"{"delta":"AAEC"}"#,
             r#"{"type":5,"delta":"AAEC"}"#,
             "{}",
-            "[1,2]",
-            " \"just a string\" ",
         ] {
             assert_eq!(scan_server_event(text), Ok(Scanned::Other), "{text}");
+        }
+        for text in ["[1,2]", " \"just a string\" ", "1", "null"] {
+            let e = err(text);
+            assert!(
+                e.to_string().contains("a server event is a JSON object"),
+                "{e}"
+            );
         }
     }
 

@@ -512,8 +512,19 @@ LOOKALIKES = {
     "type-null": delta_event(type=None),
     "no-type": {k: v for k, v in delta_event().items() if k != "type"},
     "type-nested": {"x": delta_event()},
-    "type-in-a-list": [delta_event()],
 }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [json.dumps([delta_event()]), "1", " null ", '"response.output_audio.delta"', "[]"],
+    ids=["delta-in-a-list", "number", "null", "string", "empty-list"],
+)
+@pytest.mark.parametrize("form", [str, str.encode], ids=["str", "bytes"])
+def test_valid_json_that_is_not_an_object_is_refused(text: str, form: Callable[[str], Any]) -> None:
+    with pytest.raises(EventParseError, match="a server event is a JSON object") as info:
+        parse_server_event(form(text))
+    assert info.value.position == len(text) - len(text.lstrip())
 
 
 def test_server_event_samples_are_valid_for_the_openai_models() -> None:
@@ -796,6 +807,8 @@ def assert_parses_like_json(arg: str | bytes, text: str | None) -> None:
     except (ValueError, RecursionError):
         rejected = True
     is_audio = isinstance(expected, dict) and expected.get("type") in AUDIO_TYPES
+    # A server event is an object: other valid JSON (' 1 ', '[]') must be refused.
+    not_object = not rejected and not isinstance(expected, dict)
     error: EventParseError | None = None
     try:
         got = parse_server_event(arg)
@@ -804,11 +817,12 @@ def assert_parses_like_json(arg: str | bytes, text: str | None) -> None:
     if error is not None:
         assert type(error.position) is int
         assert 0 <= error.position <= len(arg)
-        assert rejected or (is_audio and audio_delta_oracle(expected) is None), (
+        assert rejected or not_object or (is_audio and audio_delta_oracle(expected) is None), (
             f"json.loads accepts {arg!r} as {expected!r}, but parse_server_event raised {error!r}"
         )
         return
     assert not rejected, f"json.loads rejects {arg!r}, but parse_server_event gave {got!r}"
+    assert not not_object, f"{arg!r} is not a JSON object, but parse_server_event gave {got!r}"
     if is_audio:
         raw = audio_delta_oracle(expected)
         assert raw is not None, f"{arg!r} has an invalid field, yet gave {got!r}"

@@ -153,11 +153,14 @@ def parse_server_event(text: str | Buffer) -> AudioDelta | dict[str, object]:
     Args:
         text: the event's JSON, as ``str`` or UTF-8 bytes-like.
 
+    A ``str`` holding a lone surrogate (which no WebSocket message can carry) is handed to
+    ``json.loads`` as it is. Indexes beyond the 64-bit range are refused.
+
     Raises:
-        EventParseError: invalid JSON or UTF-8, or an audio delta with a missing field,
-            a field of the wrong type, or a payload that is not strict base64 of whole
-            PCM16 samples. ``position`` is where (characters for ``str``, bytes
-            otherwise).
+        EventParseError: invalid JSON or UTF-8, valid JSON that is not an object, or an
+            audio delta with a missing field, a field of the wrong type, or a payload that
+            is not strict base64 of whole PCM16 samples. ``position`` is where
+            (characters for ``str``, bytes otherwise).
         TypeError: not ``str`` or bytes-like.
     """
 

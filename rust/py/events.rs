@@ -8,7 +8,7 @@ use crate::util::filled_vec;
 use pyo3::exceptions::{PyRecursionError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
@@ -280,26 +280,29 @@ fn parse_server_event<'py>(text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAn
 }
 
 /// `json.loads`, with its errors (nesting too deep; anything our scanner let through)
-/// raised as EventParseError like ours.
+/// raised as EventParseError like ours, and anything but an object refused.
 fn loads_other<'py>(py: Python<'py>, text: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    json_loads(py, text).map_err(|e| {
+    let value = json_loads(py, text).map_err(|e| {
         if e.is_instance_of::<PyRecursionError>(py) || e.is_instance_of::<PyValueError>(py) {
             let position = e
                 .value(py)
                 .getattr(intern!(py, "pos"))
                 .and_then(|p| p.extract::<usize>())
                 .unwrap_or(0);
-            let new = to_py(
-                py,
-                Error::event(position, format!("json.loads: {}", e.value(py))),
-                Positions::Bytes,
-            );
+            let message = format!("json.loads: {}", e.value(py));
+            let new = to_py(py, Error::event(position, message), Positions::Bytes);
             new.set_cause(py, Some(e));
             new
         } else {
             e
         }
-    })
+    })?;
+    if !value.is_instance_of::<PyDict>() {
+        let kind = value.get_type().name()?;
+        let message = format!("a server event is a JSON object, not {kind}");
+        return Err(to_py(py, Error::event(0, message), Positions::Bytes));
+    }
+    Ok(value)
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
