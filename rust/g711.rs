@@ -3,8 +3,9 @@
 //! `audioop` encodes from the top 14 (mu-law) or 13 (A-law) bits of each int16 sample,
 //! truncating toward minus infinity (an arithmetic shift), and decodes through the classic
 //! Sun tables. Encoding here uses tables computed at compile time from the reference
-//! algorithm (16 KiB mu-law, 8 KiB A-law), so they cannot drift from it; decoding computes
-//! each sample with the same formulas that build its 512-byte tables (see `avx2`).
+//! algorithm (16 KiB mu-law, 8 KiB A-law), so they cannot drift from it; decoding with
+//! AVX2 computes each sample with the same formulas that build the 512-byte decode tables
+//! (see `avx2`), and uses the tables elsewhere.
 
 use crate::util::filled_vec;
 use std::mem::MaybeUninit;
@@ -153,26 +154,104 @@ pub fn alaw_encode_vec(src: &[i16]) -> Vec<u8> {
     filled_vec(src.len(), |dst| alaw_encode(src, dst))
 }
 
-/// Decoding computes each sample (a few shifts and selects) instead of looking it up:
-/// with AVX2's per-lane shifts LLVM vectorises that, 2.5x (mu-law) and 1.7x (A-law)
-/// faster than the table, which serves CPUs without AVX2.
+/// Decoding computes each sample instead of looking it up, 16 at a time in 16-bit lanes:
+/// the segment's left shift becomes a multiply by a power of two that `pshufb` looks up
+/// (AVX2 has no per-lane 16-bit shift), 4x faster than the table for mu-law and 2x for
+/// A-law. The table serves CPUs without AVX2 and the last few samples.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
+    /// `1 << segment` for mu-law, `1 << max(segment - 1, 0)` for A-law, per byte index;
+    /// indexes 8 and up (the zero high byte of each 16-bit lane) give 0.
+    const ULAW_POW2: [i8; 16] = [1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0];
+    const ALAW_POW2: [i8; 16] = [1, 1, 2, 4, 8, 16, 32, 64, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    #[inline]
     #[target_feature(enable = "avx2")]
-    pub fn ulaw_decode(src: &[u8], dst: &mut [MaybeUninit<i16>]) {
-        for (d, &c) in dst.iter_mut().zip(src) {
-            d.write(super::ulaw_to_linear(c));
-        }
+    fn broadcast_table(table: &[i8; 16]) -> __m256i {
+        // SAFETY: reads exactly the 16 bytes of `table`.
+        let lane = unsafe { _mm_loadu_si128(table.as_ptr().cast()) };
+        _mm256_broadcastsi128_si256(lane)
     }
 
+    /// The segment (bits 4..7) of each code in 16-bit lanes, and `table[segment]`.
+    #[inline]
     #[target_feature(enable = "avx2")]
-    pub fn alaw_decode(src: &[u8], dst: &mut [MaybeUninit<i16>]) {
-        for (d, &c) in dst.iter_mut().zip(src) {
-            d.write(super::alaw_to_linear(c));
-        }
+    fn segment_factor(code: __m256i, table: __m256i) -> (__m256i, __m256i) {
+        let segment = _mm256_and_si256(_mm256_srli_epi16::<4>(code), _mm256_set1_epi16(7));
+        let factor = _mm256_and_si256(_mm256_shuffle_epi8(table, segment), _mm256_set1_epi16(0xFF));
+        (segment, factor)
     }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn ulaw16(codes: __m128i, table: __m256i) -> __m256i {
+        let u = _mm256_xor_si256(_mm256_cvtepu8_epi16(codes), _mm256_set1_epi16(0xFF));
+        let (_, factor) = segment_factor(u, table);
+        let mantissa = _mm256_and_si256(u, _mm256_set1_epi16(0x0F));
+        let bias = _mm256_set1_epi16(0x84);
+        let t = _mm256_mullo_epi16(
+            _mm256_add_epi16(_mm256_slli_epi16::<3>(mantissa), bias),
+            factor,
+        );
+        let negative = _mm256_cmpeq_epi16(
+            _mm256_and_si256(u, _mm256_set1_epi16(0x80)),
+            _mm256_set1_epi16(0x80),
+        );
+        _mm256_blendv_epi8(
+            _mm256_sub_epi16(t, bias),
+            _mm256_sub_epi16(bias, t),
+            negative,
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn alaw16(codes: __m128i, table: __m256i) -> __m256i {
+        let a = _mm256_xor_si256(_mm256_cvtepu8_epi16(codes), _mm256_set1_epi16(0x55));
+        let (segment, factor) = segment_factor(a, table);
+        let mantissa = _mm256_slli_epi16::<4>(_mm256_and_si256(a, _mm256_set1_epi16(0x0F)));
+        let first_segment = _mm256_cmpeq_epi16(segment, _mm256_setzero_si256());
+        let bias = _mm256_blendv_epi8(
+            _mm256_set1_epi16(0x108),
+            _mm256_set1_epi16(8),
+            first_segment,
+        );
+        let t = _mm256_mullo_epi16(_mm256_add_epi16(mantissa, bias), factor);
+        let positive = _mm256_cmpeq_epi16(
+            _mm256_and_si256(a, _mm256_set1_epi16(0x80)),
+            _mm256_set1_epi16(0x80),
+        );
+        _mm256_blendv_epi8(_mm256_sub_epi16(_mm256_setzero_si256(), t), t, positive)
+    }
+
+    macro_rules! decoder {
+        ($name:ident, $lanes:ident, $table:ident, $scalar:ident) => {
+            #[target_feature(enable = "avx2")]
+            pub fn $name(src: &[u8], dst: &mut [MaybeUninit<i16>]) {
+                let table = broadcast_table(&$table);
+                let whole = src.len().min(dst.len()) / 16 * 16;
+                for (s, d) in src[..whole]
+                    .chunks_exact(16)
+                    .zip(dst[..whole].chunks_exact_mut(16))
+                {
+                    // SAFETY: s holds 16 bytes and d 16 i16 slots; both unaligned accesses.
+                    unsafe {
+                        let codes = _mm_loadu_si128(s.as_ptr().cast());
+                        _mm256_storeu_si256(d.as_mut_ptr().cast(), $lanes(codes, table));
+                    }
+                }
+                for (d, &c) in dst[whole..].iter_mut().zip(&src[whole..]) {
+                    d.write(super::$scalar[c as usize]);
+                }
+            }
+        };
+    }
+
+    decoder!(ulaw_decode, ulaw16, ULAW_POW2, ULAW_DECODE);
+    decoder!(alaw_decode, alaw16, ALAW_POW2, ALAW_DECODE);
 }
 
 /// Decode mu-law bytes to int16 samples. Writes all of `dst`, which must be as long as `src`.
@@ -228,7 +307,9 @@ mod tests {
 
     #[test]
     fn computed_decode_matches_the_tables() {
-        let codes: Vec<u8> = (0..=255).collect();
+        // 0..=255 twice and a bit, so every code runs through the vector loop and the
+        // scalar tail.
+        let codes: Vec<u8> = (0..=255).chain(0..=255).chain(0..7).collect();
         let table_ulaw: Vec<i16> = codes.iter().map(|&c| ULAW_DECODE[c as usize]).collect();
         let table_alaw: Vec<i16> = codes.iter().map(|&c| ALAW_DECODE[c as usize]).collect();
         assert_eq!(ulaw_decode_vec(&codes), table_ulaw);

@@ -153,8 +153,10 @@ def parse_server_event(text: str | Buffer) -> AudioDelta | dict[str, object]:
     Args:
         text: the event's JSON, as ``str`` or UTF-8 bytes-like.
 
-    A ``str`` holding a lone surrogate (which no WebSocket message can carry) is handed to
-    ``json.loads`` as it is. Indexes beyond the 64-bit range are refused.
+    Stricter than ``json.loads`` in three ways: ``NaN`` and ``Infinity`` (not JSON) are
+    refused, the text must be one JSON object, and an audio delta's indexes must fit in
+    64 bits. A ``str`` holding a lone surrogate (which no WebSocket message can carry) is
+    handed to ``json.loads`` as it is.
 
     Raises:
         EventParseError: invalid JSON or UTF-8, valid JSON that is not an object, or an

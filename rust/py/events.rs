@@ -74,7 +74,7 @@ fn as_le_bytes(samples: &[i16]) -> &[u8] {
 #[pyclass(frozen, module = "realtalk.core", name = "AudioDelta")]
 pub struct AudioDelta {
     dialect: Dialect,
-    event_id: Py<PyString>,
+    event_id: LazyStr,
     response_id: Py<PyString>,
     item_id: Py<PyString>,
     output_index: i64,
@@ -93,8 +93,8 @@ impl AudioDelta {
     }
 
     #[getter]
-    fn event_id(&self, py: Python<'_>) -> Py<PyString> {
-        self.event_id.clone_ref(py)
+    fn event_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        self.event_id.get(py)
     }
 
     #[getter]
@@ -128,7 +128,7 @@ impl AudioDelta {
             "AudioDelta(type={}, event_id={}, response_id={}, item_id={}, output_index={}, \
              content_index={}, samples=<{n} int16 samples, {:.1} ms at 24 kHz>)",
             self.type_(py).repr()?,
-            self.event_id.bind(py).repr()?,
+            self.event_id.get(py).repr()?,
             self.response_id.bind(py).repr()?,
             self.item_id.bind(py).repr()?,
             self.output_index,
@@ -139,6 +139,26 @@ impl AudioDelta {
 }
 
 static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static JSON_SCAN_ONCE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The object that starts at character `start` of `text`, as `json.loads` would build it.
+/// Calls the C scanner behind `json.loads` directly: its Python wrapper (type checks, a
+/// regex for trailing whitespace) doubled the time, and our scan already checked all that.
+fn scan_object<'py>(
+    py: Python<'py>,
+    text: Bound<'py, PyAny>,
+    start: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let scan_once = JSON_SCAN_ONCE.get_or_try_init(py, || {
+        let decoder = py.import("json.decoder")?.getattr("JSONDecoder")?.call0()?;
+        decoder.getattr("scan_once").map(Bound::unbind)
+    })?;
+    match scan_once.bind(py).call1((&text, start)) {
+        Ok(found) => Ok(found.get_item(0)?),
+        // Not expected after our scan (deep nesting is the one case): json.loads says why.
+        Err(_) => loads_other(py, text),
+    }
+}
 
 fn json_loads<'py>(py: Python<'py>, text: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let loads = JSON_LOADS.get_or_try_init(py, || {
@@ -155,6 +175,45 @@ fn string_at<'py>(py: Python<'py>, text: &str, span: Span) -> PyResult<Bound<'py
         None => {
             let quoted = text.get(span.start - 1..span.end + 1).unwrap_or("\"\"");
             Ok(json_loads(py, PyString::new(py, quoted).into_any())?.cast_into::<PyString>()?)
+        }
+    }
+}
+
+/// A string field kept as bytes until Python asks for it. Receivers rarely read an
+/// audio event's `event_id`, and making a `str` for it was 7% of the call.
+enum LazyStr {
+    Made(Py<PyString>),
+    Inline {
+        len: u8,
+        bytes: [u8; LazyStr::INLINE],
+    },
+}
+
+impl LazyStr {
+    /// Longer than any id the API sends ("event_" and 21 characters).
+    const INLINE: usize = 46;
+
+    fn new(py: Python<'_>, text: &str, span: Span) -> PyResult<Self> {
+        let raw = span.raw(text.as_bytes());
+        if span.escaped() || raw.len() > Self::INLINE {
+            return Ok(LazyStr::Made(string_at(py, text, span)?.unbind()));
+        }
+        let mut bytes = [0u8; Self::INLINE];
+        bytes[..raw.len()].copy_from_slice(raw);
+        Ok(LazyStr::Inline {
+            len: raw.len() as u8,
+            bytes,
+        })
+    }
+
+    fn get<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        match self {
+            LazyStr::Made(s) => s.bind(py).clone(),
+            // The bytes were cut from a str at ASCII quotes, so they are UTF-8.
+            LazyStr::Inline { len, bytes } => PyString::new(
+                py,
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or(""),
+            ),
         }
     }
 }
@@ -228,7 +287,7 @@ fn audio_delta<'py>(
     })?;
     let delta = AudioDelta {
         dialect: fields.dialect,
-        event_id: string_at(py, text, fields.event_id)?.unbind(),
+        event_id: LazyStr::new(py, text, fields.event_id)?,
         response_id: RESPONSE_IDS
             .with(|c| c.get(py, text, fields.response_id))?
             .unbind(),
@@ -274,7 +333,10 @@ fn parse_server_event<'py>(text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAn
                 Positions::CharsOf(_) => text.clone(),
                 Positions::Bytes => PyString::new(py, &utf8).into_any(),
             };
-            loads_other(py, arg)
+            // The scan proved the text is one JSON object after JSON whitespace (ASCII, so
+            // its byte length is its length in characters too).
+            let start = utf8.len() - utf8.trim_start_matches([' ', '\t', '\n', '\r']).len();
+            scan_object(py, arg, start)
         }
     }
 }
