@@ -67,6 +67,12 @@ fn main() {
                 black_box(b64::encode_to_string(black_box(&pcm)));
             },
         );
+        let mut text_out = vec![std::mem::MaybeUninit::<u8>::uninit(); b64::encoded_len(pcm.len())];
+        time(
+            &format!("base64 encode_into {ms} ms of PCM16"),
+            pcm.len(),
+            || b64::encode_into(black_box(&pcm), black_box(&mut text_out)),
+        );
     }
     let float: Vec<f32> = (0..240).map(|i| (i as f32 * 0.37).sin() * 0.8).collect();
     let mut int16 = vec![std::mem::MaybeUninit::<i16>::uninit(); float.len()];

@@ -120,7 +120,7 @@ impl Span {
 }
 
 /// Unescape the inside of a JSON string already checked by the scanner.
-fn unescape(raw: &[u8]) -> Option<String> {
+pub fn unescape(raw: &[u8]) -> Option<String> {
     let mut out: Vec<u8> = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -263,7 +263,7 @@ fn has_prefix(s: &[u8], literal: &[u8]) -> bool {
 /// Offset of the first byte in `s` that ends or interrupts a JSON string's plain run: a
 /// quote, a backslash or a control character (below 0x20); `s.len()` if there is none.
 #[inline(always)]
-fn special_byte(s: &[u8]) -> usize {
+pub fn special_byte(s: &[u8]) -> usize {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {

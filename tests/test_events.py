@@ -911,3 +911,51 @@ def test_fuzz_json_like_bytes(text: str, edits: list[tuple[int, bytes]]) -> None
         at %= len(data) + 1
         data = data[:at] + insert + data[at:]
     assert_parses_like_json(data, _utf8_or_none(data))
+
+
+# --- the native builder of non-audio events -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'{"type":"x","v":"\ud800"}',  # lone surrogate escape: Python builds it
+        r'{"type":"x","\udfff":1}',  # ... in a key
+        r'{"type":"x","v":"\ud83d\ude00 \u00e9 \u0000 \/ \" \\ \n"}',  # pairs and escapes
+        '{"type":"x","v":"é😀","ké":"ü"}',  # raw non-ASCII
+        '{"type":"x","big":123456789012345678901234567890,"neg":-98765432109876543210}',
+        '{"type":"x","i":[0,-0,9223372036854775807,-9223372036854775808,9223372036854775808]}',
+        '{"type":"x","f":[1e400,-1e400,1.5e-320,-0.0,0.1,2.5E+3,1E-7,123.456e-2]}',
+        '{"type":"x","e":[{},[],"",[[]],[{}],{"a":{}}],"t":true,"f":false,"n":null}',
+        '{"a":1,"a":2,"b":{"c":3,"c":[4]}}',  # duplicate keys: the last wins
+        ' \n\t{"type" : "x" , "v" : [ 1 , 2 ] } \r\n',
+    ],
+)
+def test_builder_gives_what_json_loads_gives(text: str) -> None:
+    got = parse_server_event(text)
+    expected = json.loads(text)
+    assert got == expected
+    assert repr(got) == repr(expected)  # -0.0, inf and key order too
+    assert parse_server_event(text.encode()) == expected
+
+
+def test_builder_key_cache_keeps_distinct_keys_apart() -> None:
+    # Far more distinct keys than the cache has slots, so slots collide and are reused.
+    keys = [f"k{i}" for i in range(2000)] + ["é" * 3, "x" * 40, "y" * 41]
+    event = {"type": "x", **{k: i for i, k in enumerate(keys)}}
+    text = json.dumps(event)
+    for _ in range(2):
+        got = parse_server_event(text)
+        assert got == event
+        assert list(got) == list(event)
+
+
+@pytest.mark.parametrize("depth", [510, 511, 512, 513, 2000])
+def test_builder_depth_limit(depth: int) -> None:
+    # The event object is one level; the value under "v" adds `depth`.
+    text = '{"type":"x","v":' + "[" * depth + "]" * depth + "}"
+    if depth < 512:
+        assert parse_server_event(text) == json.loads(text)
+    else:
+        with pytest.raises(EventParseError, match="nested deeper than 512 levels"):
+            parse_server_event(text)

@@ -1,5 +1,6 @@
 use super::buffer::{input, new_array_with, new_ascii_str_with, Kind};
 use super::error::{audio_format_error, to_py, Positions};
+use super::json::{self, Built, MAX_DEPTH};
 use crate::b64;
 use crate::error::{partial_sample_message, Error};
 use crate::events::{self, AudioDeltaFields, Dialect, Scanned, Span};
@@ -141,9 +142,9 @@ impl AudioDelta {
 static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static JSON_SCAN_ONCE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// The object that starts at character `start` of `text`, as `json.loads` would build it.
-/// Calls the C scanner behind `json.loads` directly: its Python wrapper (type checks, a
-/// regex for trailing whitespace) doubled the time, and our scan already checked all that.
+/// The object that starts at character `start` of `text`, as `json.loads` would build it,
+/// for the texts our own builder leaves to Python (lone surrogate escapes). Calls the C
+/// scanner behind `json.loads` directly: our scan already did what its wrapper checks.
 fn scan_object<'py>(
     py: Python<'py>,
     text: Bound<'py, PyAny>,
@@ -328,16 +329,23 @@ fn parse_server_event<'py>(text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAn
     };
     match events::scan_server_event(&utf8).map_err(|e| to_py(py, e, positions))? {
         Scanned::AudioDelta(fields) => audio_delta(py, &utf8, &fields, positions),
-        Scanned::Other => {
-            let arg = match positions {
-                Positions::CharsOf(_) => text.clone(),
-                Positions::Bytes => PyString::new(py, &utf8).into_any(),
-            };
-            // The scan proved the text is one JSON object after JSON whitespace (ASCII, so
-            // its byte length is its length in characters too).
-            let start = utf8.len() - utf8.trim_start_matches([' ', '\t', '\n', '\r']).len();
-            scan_object(py, arg, start)
-        }
+        Scanned::Other => match json::build(py, &utf8)? {
+            Built::Value(value) => Ok(value),
+            Built::TooDeep => {
+                let message = format!("nested deeper than {MAX_DEPTH} levels");
+                Err(to_py(py, Error::event(0, message), positions))
+            }
+            Built::NeedsPython => {
+                let arg = match positions {
+                    Positions::CharsOf(_) => text.clone(),
+                    Positions::Bytes => PyString::new(py, &utf8).into_any(),
+                };
+                // The scan proved the text is one JSON object after JSON whitespace
+                // (ASCII, so its length in bytes is its length in characters).
+                let start = utf8.len() - utf8.trim_start_matches([' ', '\t', '\n', '\r']).len();
+                scan_object(py, arg, start)
+            }
+        },
     }
 }
 

@@ -7,6 +7,7 @@ mod buffer;
 mod error;
 mod events;
 mod g711;
+mod json;
 mod pcm;
 
 #[pymodule]
