@@ -922,8 +922,8 @@ GROUP_NOTES = {
     ),
     "other": (
         "Other events",
-        "any event that is not audio -> the dict json.loads gives (realtalk scans the text, "
-        "then hands it to json's C scanner). Not a goal of the issue; shown because every "
+        "any event that is not audio -> the dict json.loads gives (realtalk validates the "
+        "text, then builds the dict natively). Not a goal of the issue; shown because every "
         "event of a session takes this path.",
     ),
     "send": (

@@ -54,6 +54,13 @@ fn main() {
             black_box(events::scan_server_event(black_box(&text)).is_ok());
         });
         time(
+            &format!("scan {ms} ms delta event, payload trusted"),
+            text.len(),
+            || {
+                black_box(events::scan_server_event_trusting_payload(black_box(&text)).is_ok());
+            },
+        );
+        time(
             &format!("base64 decode {ms} ms payload"),
             payload.len(),
             || {

@@ -202,6 +202,9 @@ pub struct AudioDeltaFields {
     pub output_index: i64,
     pub content_index: i64,
     pub delta: Span,
+    /// The payload span is a guess to be proved by decoding it (see
+    /// `scan_server_event_trusting_payload`).
+    pub delta_unchecked: bool,
 }
 
 impl AudioDeltaFields {
@@ -235,12 +238,24 @@ pub enum Scanned {
 
 /// Scan one server event.
 pub fn scan_server_event(text: &str) -> Result<Scanned> {
-    let scanner = Scanner {
-        text,
-        s: text.as_bytes(),
-        i: 0,
-    };
-    scanner.event().map_err(|e| *e)
+    Scanner::new(text, false).event().map_err(|e| *e)
+}
+
+/// `scan_server_event`, but when the payload is the object's last field (as the API
+/// writes it), everything up to the text's last quote is taken as the payload without
+/// looking at it; `delta_unchecked` then says so. Quotes and backslashes are not base64,
+/// so decoding the payload strictly proves the guess right; the caller must fall back to
+/// `scan_server_event` when decoding fails. Saves a search through the payload (17 ns
+/// of a 20 ms delta's 290, 130 ns of a 200 ms one's).
+pub fn scan_server_event_trusting_payload(text: &str) -> Result<Scanned> {
+    let mut scanner = Scanner::new(text, true);
+    match scanner.event() {
+        Ok(found @ Scanned::AudioDelta(_)) => Ok(found),
+        // The guess swallowed the rest of the object, fields and all: only an audio
+        // delta, whose decoding will check the guess, may come of it.
+        _ if scanner.payload_unchecked => scan_server_event(text),
+        other => other.map_err(|e| *e),
+    }
 }
 
 /// `s.starts_with(literal)` for a literal of 4 to 16 bytes, as two overlapping word
@@ -402,9 +417,40 @@ struct Scanner<'a> {
     /// characters, so every span is a valid `str`.
     s: &'a [u8],
     i: usize,
+    /// Take the payload to end at the text's last quote, unchecked (see
+    /// `scan_server_event_trusting_payload`).
+    trust_payload: bool,
+    /// The payload was taken that way.
+    payload_unchecked: bool,
 }
 
 impl<'a> Scanner<'a> {
+    fn new(text: &'a str, trust_payload: bool) -> Self {
+        Scanner {
+            text,
+            s: text.as_bytes(),
+            i: 0,
+            trust_payload,
+            payload_unchecked: false,
+        }
+    }
+
+    /// Where the closing quote of a payload that starts at the cursor would be if it were
+    /// the last value of the object: the text ends `"` `}`, with whitespace allowed.
+    fn last_quote(&self) -> Option<usize> {
+        let trimmed = self
+            .s
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+        if self.s[trimmed] != b'}' {
+            return None;
+        }
+        let quote = self.s[..trimmed]
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+        (self.s[quote] == b'"' && quote > self.i).then_some(quote)
+    }
+
     #[cold]
     #[inline(never)]
     fn err<T>(&self, at: usize, message: impl Into<String>) -> Scan<T> {
@@ -488,6 +534,13 @@ impl<'a> Scanner<'a> {
     fn long_string(&mut self) -> Scan<usize> {
         let open = self.i;
         self.eat(b'"', "a string")?;
+        if self.trust_payload {
+            if let Some(quote) = self.last_quote() {
+                self.payload_unchecked = true;
+                self.i = quote + 1;
+                return Ok(0);
+            }
+        }
         let mut escapes = 0;
         loop {
             let Some(off) = memchr::memchr2(b'"', b'\\', &self.s[self.i..]) else {
@@ -762,7 +815,7 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    fn event(mut self) -> Scan<Scanned> {
+    fn event(&mut self) -> Scan<Scanned> {
         let mut ty = Field::Missing;
         let mut event_id = Field::Missing;
         let mut response_id = Field::Missing;
@@ -871,6 +924,7 @@ impl<'a> Scanner<'a> {
             output_index,
             content_index,
             delta,
+            delta_unchecked: self.payload_unchecked,
         }))
     }
 
@@ -1078,6 +1132,46 @@ mod tests {
         for n in 0..GA.len() {
             assert!(scan_server_event(&GA[..n]).is_err(), "{}", &GA[..n]);
         }
+    }
+
+    #[test]
+    fn trusting_the_payload_guesses_its_end() {
+        let d = match scan_server_event_trusting_payload(&format!("{GA} \n")) {
+            Ok(Scanned::AudioDelta(d)) => d,
+            other => panic!("{other:?}"),
+        };
+        assert!(d.delta_unchecked);
+        assert_eq!(d.delta.raw_str(GA), "AAEC");
+        // The payload is not last: the guess spans `AAEC","x":"y`, which the decoder
+        // rejects (quotes are not base64); the exact scan finds the real end.
+        let not_last = GA.replace(r#""delta":"AAEC""#, r#""delta":"AAEC","x":"y""#);
+        let guess = match scan_server_event_trusting_payload(&not_last) {
+            Ok(Scanned::AudioDelta(d)) => d,
+            other => panic!("{other:?}"),
+        };
+        assert!(guess.delta_unchecked);
+        assert!(crate::b64::validate(guess.delta.raw(not_last.as_bytes())).is_err());
+        assert_eq!(delta(&not_last).delta.raw_str(&not_last), "AAEC");
+        assert!(!delta(&not_last).delta_unchecked);
+        // Fields after the payload would be swallowed by the guess: an exact scan instead.
+        let type_last = r#"{"event_id":"e","response_id":"r","item_id":"i","output_index":0,"content_index":0,"delta":"AAEC","type":"response.audio.delta"}"#;
+        match scan_server_event_trusting_payload(type_last) {
+            Ok(Scanned::AudioDelta(d)) => {
+                assert!(!d.delta_unchecked);
+                assert_eq!(d.delta.raw_str(type_last), "AAEC");
+            }
+            other => panic!("{other:?}"),
+        }
+        let other_event = r#"{"delta":"hi","type":"response.output_text.delta"}"#;
+        assert_eq!(
+            scan_server_event_trusting_payload(other_event),
+            Ok(Scanned::Other)
+        );
+        let bad = r#"{"delta":"AA\q","type":"x"}"#;
+        assert_eq!(
+            scan_server_event_trusting_payload(bad),
+            scan_server_event(bad)
+        );
     }
 
     #[test]

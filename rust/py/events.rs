@@ -327,25 +327,48 @@ fn parse_server_event<'py>(text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAn
             }
         }
     };
-    match events::scan_server_event(&utf8).map_err(|e| to_py(py, e, positions))? {
+    let scanned = events::scan_server_event_trusting_payload(&utf8);
+    match scanned.map_err(|e| to_py(py, e, positions))? {
+        Scanned::AudioDelta(fields) if fields.delta_unchecked => {
+            // The payload's end was a guess that decoding proves; if it fails, scan the
+            // text exactly and let that scan's result (or error) stand.
+            audio_delta(py, &utf8, &fields, positions).or_else(|_| match events::scan_server_event(
+                &utf8,
+            )
+            .map_err(|e| to_py(py, e, positions))?
+            {
+                Scanned::AudioDelta(exact) => audio_delta(py, &utf8, &exact, positions),
+                Scanned::Other => build_other(py, text, &utf8, positions),
+            })
+        }
         Scanned::AudioDelta(fields) => audio_delta(py, &utf8, &fields, positions),
-        Scanned::Other => match json::build(py, &utf8)? {
-            Built::Value(value) => Ok(value),
-            Built::TooDeep => {
-                let message = format!("nested deeper than {MAX_DEPTH} levels");
-                Err(to_py(py, Error::event(0, message), positions))
-            }
-            Built::NeedsPython => {
-                let arg = match positions {
-                    Positions::CharsOf(_) => text.clone(),
-                    Positions::Bytes => PyString::new(py, &utf8).into_any(),
-                };
-                // The scan proved the text is one JSON object after JSON whitespace
-                // (ASCII, so its length in bytes is its length in characters).
-                let start = utf8.len() - utf8.trim_start_matches([' ', '\t', '\n', '\r']).len();
-                scan_object(py, arg, start)
-            }
-        },
+        Scanned::Other => build_other(py, text, &utf8, positions),
+    }
+}
+
+/// A JSON object that is not an audio delta, as `json.loads` would build it.
+fn build_other<'py>(
+    py: Python<'py>,
+    text: &Bound<'py, PyAny>,
+    utf8: &str,
+    positions: Positions<'_>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match json::build(py, utf8)? {
+        Built::Value(value) => Ok(value),
+        Built::TooDeep => {
+            let message = format!("nested deeper than {MAX_DEPTH} levels");
+            Err(to_py(py, Error::event(0, message), positions))
+        }
+        Built::NeedsPython => {
+            let arg = match positions {
+                Positions::CharsOf(_) => text.clone(),
+                Positions::Bytes => PyString::new(py, utf8).into_any(),
+            };
+            // The scan proved the text is one JSON object after JSON whitespace
+            // (ASCII, so its length in bytes is its length in characters).
+            let start = utf8.len() - utf8.trim_start_matches([' ', '\t', '\n', '\r']).len();
+            scan_object(py, arg, start)
+        }
     }
 }
 
