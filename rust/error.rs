@@ -12,6 +12,8 @@ pub enum Error {
     Base64 { position: usize, message: String },
     /// Malformed JSON, or a recognised event whose fields are missing or of the wrong type.
     Event { position: usize, message: String },
+    /// Settings that cannot work (a zero sample rate, an unsupported channel count).
+    Config { message: String },
 }
 
 impl Error {
@@ -29,10 +31,17 @@ impl Error {
         }
     }
 
-    /// Where the problem is, as a byte offset into the input.
-    pub fn position(&self) -> usize {
+    pub fn config(message: impl Into<String>) -> Self {
+        Error::Config {
+            message: message.into(),
+        }
+    }
+
+    /// Where the problem is, as a byte offset into the input, if it is in an input.
+    pub fn position(&self) -> Option<usize> {
         match self {
-            Error::Base64 { position, .. } | Error::Event { position, .. } => *position,
+            Error::Base64 { position, .. } | Error::Event { position, .. } => Some(*position),
+            Error::Config { .. } => None,
         }
     }
 }
@@ -44,6 +53,7 @@ impl fmt::Display for Error {
                 write!(f, "invalid base64 at offset {position}: {message}")
             }
             Error::Event { position, message } => write!(f, "{message} (at offset {position})"),
+            Error::Config { message } => write!(f, "{message}"),
         }
     }
 }

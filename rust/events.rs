@@ -1057,7 +1057,7 @@ mod tests {
         ];
         for &(text, pos, what) in cases {
             let e = err(text);
-            assert_eq!(e.position(), pos, "{text}: {e}");
+            assert_eq!(e.position(), Some(pos), "{text}: {e}");
             assert!(e.to_string().contains(what), "{text}: {e}");
         }
     }

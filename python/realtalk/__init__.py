@@ -8,6 +8,7 @@ from realtalk._core import __version__
 from realtalk.exceptions import (
     AudioFormatError,
     Base64DecodeError,
+    ConfigurationError,
     EventParseError,
     RealtalkError,
 )
@@ -15,6 +16,7 @@ from realtalk.exceptions import (
 __all__ = [
     "AudioFormatError",
     "Base64DecodeError",
+    "ConfigurationError",
     "EventParseError",
     "RealtalkError",
     "__version__",

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "AudioFormatError",
     "Base64DecodeError",
+    "ConfigurationError",
     "EventParseError",
     "RealtalkError",
 ]
@@ -45,3 +46,7 @@ class EventParseError(RealtalkError, ValueError):
     def __init__(self, message: str, position: int = 0) -> None:
         super().__init__(message)
         self.position = position
+
+
+class ConfigurationError(RealtalkError, ValueError):
+    """Settings that cannot work, such as a zero sample rate or no channels."""

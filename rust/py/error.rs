@@ -9,6 +9,7 @@ use pyo3::types::PyType;
 static AUDIO_FORMAT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static BASE64_DECODE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static EVENT_PARSE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static CONFIGURATION_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn raise(
     py: Python<'_>,
@@ -17,10 +18,13 @@ fn raise(
     message: String,
     position: Option<usize>,
 ) -> PyErr {
-    match cell
+    let made = cell
         .import(py, "realtalk.exceptions", name)
-        .and_then(|cls| cls.call1((message, position)))
-    {
+        .and_then(|cls| match position {
+            Some(position) => cls.call1((message, position)),
+            None => cls.call1((message,)),
+        });
+    match made {
         Ok(exc) => PyErr::from_value(exc),
         Err(e) => e,
     }
@@ -75,6 +79,13 @@ pub(crate) fn to_py(py: Python<'_>, err: Error, positions: Positions<'_>) -> PyE
                 Some(position),
             )
         }
+        Error::Config { message } => raise(
+            py,
+            &CONFIGURATION_ERROR,
+            "ConfigurationError",
+            message,
+            None,
+        ),
     }
 }
 
