@@ -17,6 +17,7 @@ lint: setup
 
 bench: setup
 	$(VENV)/bin/python benches/bench_codec.py
+	$(VENV)/bin/python benches/bench_resample.py
 
 # Property tests with fresh random examples and many more of them (not part of `test`).
 hypothesis-long: setup

@@ -2,6 +2,7 @@
 //! nanoseconds of `benches/bench_codec.py` go. Run: `cargo bench --no-default-features`.
 //! No harness dependency: a median of repeated timed batches is all this needs.
 
+use _core::resample::{Quality, Resampler};
 use _core::{b64, events, g711, pcm};
 use std::hint::black_box;
 use std::time::Instant;
@@ -96,4 +97,51 @@ fn main() {
     time("ulaw_decode, 160 codes (20 ms at 8 kHz)", 0, || {
         g711::ulaw_decode(black_box(&ulaw), black_box(&mut decoded))
     });
+
+    for (in_rate, out_rate, quality) in [
+        (48000, 24000, Quality::Hq),
+        (24000, 48000, Quality::Hq),
+        (16000, 24000, Quality::Hq),
+        (24000, 16000, Quality::Hq),
+        (44100, 24000, Quality::Hq),
+        (8000, 24000, Quality::Hq),
+        (48000, 24000, Quality::Speech),
+    ] {
+        time_resampler(in_rate, out_rate, quality);
+    }
+}
+
+/// One 10 ms mono chunk through a warm resampler, after checking that chunked output
+/// equals one-shot output.
+fn time_resampler(in_rate: u32, out_rate: u32, quality: Quality) {
+    let frames = in_rate as usize / 100;
+    let tone: Vec<f32> = (0..frames * 50)
+        .map(|i| (i as f32 * 997.0 * std::f32::consts::TAU / in_rate as f32).sin() * 0.8)
+        .collect();
+    let whole = Resampler::new(in_rate, out_rate, 1, quality)
+        .unwrap()
+        .process(&tone);
+    let mut r = Resampler::new(in_rate, out_rate, 1, quality).unwrap();
+    let chunked: Vec<f32> = tone.chunks(frames).flat_map(|c| r.process(c)).collect();
+    assert!(
+        whole
+            .iter()
+            .map(|v| v.to_bits())
+            .eq(chunked.iter().map(|v| v.to_bits())),
+        "chunked output differs"
+    );
+    let mut out = vec![
+        std::mem::MaybeUninit::<f32>::uninit();
+        frames * 2 * out_rate as usize / in_rate as usize + 2
+    ];
+    let mut chunks = tone.chunks_exact(frames).cycle();
+    time(
+        &format!("resample {in_rate}->{out_rate} {quality:?}, 10 ms mono"),
+        0,
+        || {
+            let chunk = chunks.next().unwrap();
+            let n = r.output_frames(chunk.len());
+            r.process_into(black_box(chunk), black_box(&mut out[..n]));
+        },
+    );
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod g711;
 pub mod pcm;
+pub mod resample;
 mod util;
 
 #[cfg(feature = "python")]

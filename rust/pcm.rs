@@ -104,6 +104,19 @@ pub fn pcm16_to_f32(src: &[i16], dst: &mut [MaybeUninit<f32>]) {
     pcm16_to_f32_kernel(src, dst)
 }
 
+/// Average the channels of interleaved frames into one, writing all of `dst`, which must
+/// hold `src.len() / channels` samples (`src.len()` a multiple of `channels`).
+pub fn downmix(src: &[f32], channels: usize, dst: &mut [MaybeUninit<f32>]) {
+    assert!(
+        channels > 0 && src.len() == dst.len() * channels,
+        "src and dst lengths differ"
+    );
+    let scale = 1.0 / channels as f32;
+    for (d, frame) in dst.iter_mut().zip(src.chunks_exact(channels)) {
+        d.write(frame.iter().sum::<f32>() * scale);
+    }
+}
+
 pub fn f32_to_pcm16_vec(src: &[f32]) -> Vec<i16> {
     filled_vec(src.len(), |dst| f32_to_pcm16(src, dst))
 }
@@ -118,6 +131,16 @@ mod tests {
 
     fn one(x: f32) -> i16 {
         f32_to_pcm16_vec(&[x])[0]
+    }
+
+    #[test]
+    fn downmix_averages_channels() {
+        let stereo = [1.0, 0.0, 0.5, 0.5, -1.0, -0.5];
+        assert_eq!(filled_vec(3, |d| downmix(&stereo, 2, d)), [0.5, 0.5, -0.75]);
+        assert_eq!(
+            filled_vec(2, |d| downmix(&[0.25, -0.25], 1, d)),
+            [0.25, -0.25]
+        );
     }
 
     #[test]

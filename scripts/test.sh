@@ -12,3 +12,4 @@ echo "==> pytest"
 "$VENV/bin/python" -m pytest -q
 echo "==> benches (check mode)"
 "$VENV/bin/python" benches/bench_codec.py --check
+"$VENV/bin/python" benches/bench_resample.py --check

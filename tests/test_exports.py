@@ -11,6 +11,7 @@ import realtalk.exceptions
 
 CORE_API = {
     "AudioDelta",
+    "Resampler",
     "alaw_decode",
     "alaw_encode",
     "b64decode",
@@ -22,7 +23,13 @@ CORE_API = {
     "ulaw_decode",
     "ulaw_encode",
 }
-EXCEPTIONS = {"AudioFormatError", "Base64DecodeError", "EventParseError", "RealtalkError"}
+EXCEPTIONS = {
+    "AudioFormatError",
+    "Base64DecodeError",
+    "ConfigurationError",
+    "EventParseError",
+    "RealtalkError",
+}
 
 
 def test_core_all_is_the_documented_api() -> None:
@@ -82,6 +89,7 @@ def test_public_api_is_documented(name: str) -> None:
         ("AudioFormatError", (realtalk.exceptions.RealtalkError, ValueError)),
         ("Base64DecodeError", (realtalk.exceptions.AudioFormatError, ValueError)),
         ("EventParseError", (realtalk.exceptions.RealtalkError, ValueError)),
+        ("ConfigurationError", (realtalk.exceptions.RealtalkError, ValueError)),
     ],
 )
 def test_exception_hierarchy(name: str, bases: tuple[type, ...]) -> None:
@@ -91,7 +99,8 @@ def test_exception_hierarchy(name: str, bases: tuple[type, ...]) -> None:
         assert issubclass(cls, base)
 
 
-@pytest.mark.parametrize("name", sorted(EXCEPTIONS - {"RealtalkError"}))
+# Errors about input data say where in it; settings (ConfigurationError) have no position.
+@pytest.mark.parametrize("name", sorted(EXCEPTIONS - {"RealtalkError", "ConfigurationError"}))
 def test_exceptions_carry_a_position(name: str) -> None:
     cls = getattr(realtalk.exceptions, name)
     err = cls("message", 7)

@@ -8,6 +8,7 @@ Errors in input data raise subclasses of :class:`ValueError` from
 
 from realtalk._core import (
     AudioDelta,
+    Resampler,
     alaw_decode,
     alaw_encode,
     b64decode,
@@ -22,6 +23,7 @@ from realtalk._core import (
 
 __all__ = [
     "AudioDelta",
+    "Resampler",
     "alaw_decode",
     "alaw_encode",
     "b64decode",

@@ -9,6 +9,7 @@ mod events;
 mod g711;
 mod json;
 mod pcm;
+mod resample;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     g711::register(m)?;
     b64::register(m)?;
     events::register(m)?;
+    resample::register(m)?;
     Ok(())
 }
