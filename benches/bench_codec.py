@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import argparse
 import base64
-import gc
-import importlib
 import json
 import platform
 import sys
 import textwrap
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -33,6 +30,7 @@ from typing import Any, cast
 import numpy as np
 
 import realtalk
+from _harness import Profile, optional, print_table, speech_like, time_contenders
 from realtalk import core
 
 RATE = 24_000
@@ -46,21 +44,10 @@ DELTA_TYPE = "response.output_audio.delta"
 # --- optional contenders -------------------------------------------------------------------
 
 
-def _optional(name: str) -> tuple[Any, str]:
-    """The module, or None and why it is missing (its contenders are then skipped)."""
-    try:
-        with warnings.catch_warnings():
-            # audioop warns on import (deprecated in 3.11, removed in 3.13).
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return importlib.import_module(name), ""
-    except ImportError as exc:
-        return None, f"{name} unavailable ({exc})"
-
-
-orjson, ORJSON_MISSING = _optional("orjson")
-pybase64, PYBASE64_MISSING = _optional("pybase64")
-msgspec, MSGSPEC_MISSING = _optional("msgspec")
-audioop, AUDIOOP_MISSING = _optional("audioop")
+orjson, ORJSON_MISSING = optional("orjson")
+pybase64, PYBASE64_MISSING = optional("pybase64")
+msgspec, MSGSPEC_MISSING = optional("msgspec")
+audioop, AUDIOOP_MISSING = optional("audioop")
 
 
 def _openai_paths() -> tuple[dict[str, Any] | None, str]:
@@ -104,27 +91,6 @@ OPENAI, OPENAI_MISSING = _openai_paths()
 
 
 # --- test signals ---------------------------------------------------------------------------
-
-
-def speech_like(seconds: float, rate: int, seed: int) -> np.ndarray:
-    """A voiced, syllable-modulated float64 signal in about [-0.9, 0.9] (fixed seed).
-
-    A gliding 100-150 Hz pitch with 25 harmonics shaped by three formants, a 4 Hz syllable
-    envelope and a little noise: busy enough that base64 and G.711 see varied data.
-    """
-    rng = np.random.default_rng(seed)
-    n = round(seconds * rate)
-    t = np.arange(n) / rate
-    f0 = 125.0 + 25.0 * np.sin(2 * np.pi * 0.8 * t + rng.uniform(0, 2 * np.pi))
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    k = np.arange(1, 26)
-    freqs = f0[:, None] * k[None, :]
-    weight = sum(np.exp(-(((freqs - formant) / 180.0) ** 2)) for formant in (500, 1500, 2500))
-    weight += 0.05
-    voiced = (weight / k * np.sin(phase[:, None] * k)).sum(axis=1)
-    syllables = (0.5 - 0.5 * np.cos(2 * np.pi * 4.0 * t + rng.uniform(0, 2 * np.pi))) ** 1.5
-    x = syllables * voiced + 0.02 * rng.standard_normal(n)
-    return 0.9 * x / np.max(np.abs(x))
 
 
 def to_pcm16(x: np.ndarray) -> np.ndarray:
@@ -260,52 +226,8 @@ class Contender:
         return float(np.percentile(self.per_call_ns, 99)) / 1000.0
 
 
-@dataclass(frozen=True)
-class Profile:
-    rounds: int  # round robin passes over the contenders
-    round_s: float  # time per contender per round (at least min_batches batches)
-    max_batches: int  # per contender per round
-    min_batches: int
-    warmup_s: float
-
-
 FULL = Profile(rounds=10, round_s=0.07, max_batches=400, min_batches=2, warmup_s=0.03)
 CHECK = Profile(rounds=2, round_s=0.003, max_batches=20, min_batches=1, warmup_s=0.001)
-
-
-def _run_batches(
-    c: Contender, batch: list[Any], seconds: float, lo: int, hi: int, keep: bool
-) -> None:
-    deadline = time.perf_counter_ns() + int(seconds * 1e9)
-    done = 0
-    while done < hi and (done < lo or time.perf_counter_ns() < deadline):
-        elapsed = c.timed(batch)
-        if keep:
-            c.per_call_ns.append(elapsed / len(batch))
-        done += 1
-
-
-def time_contenders(contenders: list[Contender], batch: list[Any], profile: Profile) -> None:
-    """Round robin over the contenders, so noise on the machine hits all of them alike."""
-    live = [c for c in contenders if c.status == "ok"]
-    if not live:
-        return
-    gc.collect()
-    gc.disable()
-    try:
-        for c in live:
-            _run_batches(c, batch, profile.warmup_s, 1, 1_000_000, keep=False)
-        for round_no in range(profile.rounds):
-            shift = round_no % len(live)
-            for c in live[shift:] + live[:shift]:
-                _run_batches(
-                    c, batch, profile.round_s, profile.min_batches, profile.max_batches, True
-                )
-            gc.enable()
-            gc.collect()
-            gc.disable()
-    finally:
-        gc.enable()
 
 
 # --- cases ---------------------------------------------------------------------------------
@@ -877,38 +799,11 @@ def rows(case: Case) -> list[list[str]]:
             ratio = fmt_ratio(c.median_us() / ref_us) if ref_us else "—"
             out.append([c.name, fmt_us(c.median_us()), fmt_us(c.p99_us()), ratio])
         else:
-            out.append([c.name, c.status.upper(), c.detail, ""])
+            out.append([c.name, f"{c.status.upper()}: {c.detail}"])
     return out
 
 
 HEADER = ["contender", "median µs", "p99 µs", "ratio"]
-
-
-def print_table(title: str, body: list[list[str]], markdown: bool) -> None:
-    if markdown:
-        print(f"\n#### {title}\n")
-        print("| " + " | ".join(HEADER) + " |")
-        print("|---|---:|---:|---:|")
-        for row in body:
-            print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
-        return
-    print(f"\n{title}")
-    widths = [max(len(r[0]) for r in [HEADER, *body]), 10, 10, 7]
-    print(
-        "  "
-        + "  ".join(
-            h.ljust(w) if i == 0 else h.rjust(w)
-            for i, (h, w) in enumerate(zip(HEADER, widths, strict=True))
-        )
-    )
-    for row in body:
-        if row[3] == "" and row[1] in ("WRONG", "ERROR", "SKIPPED"):
-            print(f"  {row[0].ljust(widths[0])}  {row[1]}: {row[2]}")
-        else:
-            cells = [row[0].ljust(widths[0])] + [
-                c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-            ]
-            print("  " + "  ".join(cells))
 
 
 GROUP_NOTES = {
@@ -1014,7 +909,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n### {heading}\n\n{note}" if args.markdown else f"\n== {heading}: {note}")
         case.check()
         time_contenders(case.contenders, case.batch, profile)
-        print_table(case.title, rows(case), args.markdown)
+        print_table(case.title, HEADER, rows(case), args.markdown)
         sys.stdout.flush()
 
     failures = [

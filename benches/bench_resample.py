@@ -21,8 +21,6 @@ peers still run.
 from __future__ import annotations
 
 import argparse
-import gc
-import importlib
 import json
 import math
 import os
@@ -38,6 +36,7 @@ from typing import Any
 import numpy as np
 
 import realtalk
+from _harness import Profile, optional, print_table, speech_like, time_contenders
 
 try:
     from realtalk import core
@@ -71,16 +70,9 @@ STOPBAND_POINTS = (1.05, 1.1, 1.2, 1.4, 1.6, 1.8, 2.2, 2.5, 2.8)
 # --- contenders ----------------------------------------------------------------------------
 
 
-def _optional(name: str) -> tuple[Any, str]:
-    try:
-        return importlib.import_module(name), ""
-    except ImportError as exc:
-        return None, f"{name} unavailable ({exc})"
-
-
-soxr, SOXR_MISSING = _optional("soxr")
-samplerate, SAMPLERATE_MISSING = _optional("samplerate")
-scipy_signal, SCIPY_MISSING = _optional("scipy.signal")
+soxr, SOXR_MISSING = optional("soxr")
+samplerate, SAMPLERATE_MISSING = optional("samplerate")
+scipy_signal, SCIPY_MISSING = optional("scipy.signal")
 RESAMPLER = getattr(core, "Resampler", None)
 REALTALK_MISSING = (
     ""
@@ -244,21 +236,6 @@ class Chirp:
         edge = np.minimum(tc, self.seconds - tc) / self.taper_s
         w = np.where(edge >= 1, 1.0, 0.5 - 0.5 * np.cos(np.pi * np.clip(edge, 0, 1)))
         return np.where(inside, self.amp * w * np.sin(phase), 0.0)
-
-
-def speech_like(seconds: float, rate: int, seed: int) -> np.ndarray:
-    """A voiced, syllable-modulated signal in about [-0.9, 0.9] (for timing only)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(round(seconds * rate)) / rate
-    f0 = 125.0 + 25.0 * np.sin(2 * np.pi * 0.8 * t + rng.uniform(0, 2 * np.pi))
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    k = np.arange(1, 26)
-    freqs = f0[:, None] * k[None, :]
-    weight = sum(np.exp(-(((freqs - formant) / 180.0) ** 2)) for formant in (500, 1500, 2500))
-    voiced = ((weight + 0.05) / k * np.sin(phase[:, None] * k)).sum(axis=1)
-    syllables = (0.5 - 0.5 * np.cos(2 * np.pi * 4.0 * t + rng.uniform(0, 2 * np.pi))) ** 1.5
-    x = syllables * voiced + 0.02 * rng.standard_normal(len(t))
-    return 0.9 * x / np.max(np.abs(x))
 
 
 # --- running a contender -------------------------------------------------------------------
@@ -578,15 +555,6 @@ def sanity(
 # --- timing --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Profile:
-    rounds: int  # round robin passes over the contenders
-    round_s: float  # time per contender per round (at least min_batches batches)
-    max_batches: int  # per contender per round
-    min_batches: int
-    warmup_s: float
-
-
 FULL = Profile(rounds=10, round_s=0.05, max_batches=400, min_batches=2, warmup_s=0.03)
 CHECK = Profile(rounds=2, round_s=0.002, max_batches=5, min_batches=1, warmup_s=0.001)
 
@@ -630,41 +598,6 @@ class Timed:
 
     def p99_us(self) -> float:
         return float(np.percentile(self.per_call_ns, 99)) / 1000.0
-
-
-def _run_batches(
-    c: Timed, batch: list[np.ndarray], seconds: float, lo: int, hi: int, keep: bool
-) -> None:
-    deadline = time.perf_counter_ns() + int(seconds * 1e9)
-    done = 0
-    while done < hi and (done < lo or time.perf_counter_ns() < deadline):
-        elapsed = c.timed(batch)
-        if keep:
-            c.per_call_ns.append(elapsed / len(batch))
-        done += 1
-
-
-def time_contenders(contenders: list[Timed], batch: list[np.ndarray], profile: Profile) -> None:
-    """Round robin over the contenders, so noise on the machine hits all of them alike."""
-    live = [c for c in contenders if c.status == "ok"]
-    if not live:
-        return
-    gc.collect()
-    gc.disable()
-    try:
-        for c in live:
-            _run_batches(c, batch, profile.warmup_s, 1, 1_000_000, keep=False)
-        for round_no in range(profile.rounds):
-            shift = round_no % len(live)
-            for c in live[shift:] + live[:shift]:
-                _run_batches(
-                    c, batch, profile.round_s, profile.min_batches, profile.max_batches, True
-                )
-            gc.enable()
-            gc.collect()
-            gc.disable()
-    finally:
-        gc.enable()
 
 
 # --- goals ---------------------------------------------------------------------------------
@@ -866,39 +799,6 @@ QUALITY_HEADER = [
     "empty calls",
 ]
 COST_HEADER = ["contender", "median µs", "p99 µs", "ratio"]
-
-
-def print_table(title: str, header: list[str], body: list[list[str]], markdown: bool) -> None:
-    if markdown:
-        print(f"\n#### {title}\n")
-        print("| " + " | ".join(header) + " |")
-        print("|---|" + "---:|" * (len(header) - 1))
-        for row in body:
-            cells = row + [""] * (len(header) - len(row))
-            print("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-        return
-    print(f"\n{title}")
-    widths = [
-        max(len(r[i]) for r in [header, *body] if len(r) == len(header)) for i in range(len(header))
-    ]
-    print(
-        "  "
-        + "  ".join(
-            h.ljust(w) if i == 0 else h.rjust(w)
-            for i, (h, w) in enumerate(zip(header, widths, strict=True))
-        )
-    )
-    for row in body:
-        if len(row) != len(header):  # skipped or failed: name and why
-            print(f"  {row[0].ljust(widths[0])}  {row[1]}")
-            continue
-        print(
-            "  "
-            + "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
 
 
 def cost_rows(timed: list[Timed]) -> list[list[str]]:
