@@ -880,14 +880,14 @@ impl<'a> Scanner<'a> {
             Field::Str(span) if !span.escaped() => match span.raw(self.s) {
                 raw if raw == GA_AUDIO_DELTA.as_bytes() => Dialect::Ga,
                 raw if raw == BETA_AUDIO_DELTA.as_bytes() => Dialect::Beta,
-                _ => return Ok(Scanned::Other),
+                _ => return self.other(delta),
             },
             Field::Str(span) => match span.value(self.text).as_deref() {
                 Some(GA_AUDIO_DELTA) => Dialect::Ga,
                 Some(BETA_AUDIO_DELTA) => Dialect::Beta,
-                _ => return Ok(Scanned::Other),
+                _ => return self.other(delta),
             },
-            _ => return Ok(Scanned::Other),
+            _ => return self.other(delta),
         };
         let (
             Field::Str(event_id),
@@ -926,6 +926,18 @@ impl<'a> Scanner<'a> {
             delta,
             delta_unchecked: self.payload_unchecked,
         }))
+    }
+
+    /// An event that is not an audio delta. Its `"delta"` string (a transcript's text, say)
+    /// was scanned as a payload, leaving control characters to a base64 decoder that will
+    /// never see it, so they are checked here.
+    fn other(&self, delta: Field) -> Scan<Scanned> {
+        match delta {
+            Field::Str(span) if span.raw(self.s).iter().any(|&b| b < 0x20) => {
+                self.check_controls(span).map(|()| Scanned::Other)
+            }
+            _ => Ok(Scanned::Other),
+        }
     }
 
     fn end<T>(&mut self, value: T) -> Scan<T> {
@@ -1048,6 +1060,8 @@ mod tests {
             (r#"{"type":"x\u12"}"#, 10, "\\u escape"),
             (r#"{"type":"x"#, 8, "unterminated string"),
             ("{\"type\":\"a\u{1}b\"}", 10, "control character"),
+            // A "delta" that is not an audio payload still gets its characters checked.
+            ("{\"delta\":\"a\tb\"}", 11, "control character"),
             (r#"{"a":[1,2}"#, 9, "',' or ']'"),
             (r#"{"a":01}"#, 6, "',' or '}'"),
             (r#"{"a":1.}"#, 7, "after the decimal point"),
@@ -1059,6 +1073,25 @@ mod tests {
             let e = err(text);
             assert_eq!(e.position(), Some(pos), "{text}: {e}");
             assert!(e.to_string().contains(what), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn control_characters_in_a_delta_that_is_not_audio_are_an_error_in_both_scans() {
+        // Only a base64 decoder checks an audio payload's characters; other events'
+        // "delta" strings (transcript text) must be checked by the scan itself.
+        for text in [
+            "{\"type\":\"response.output_audio_transcript.delta\",\"delta\":\"a\tb\"}",
+            "{\"delta\":\"\n\",\"type\":\"x\"}",
+            "{\"type\":5,\"delta\":\"\u{0}\"}",
+        ] {
+            let at = text.find(|c: char| c < ' ').unwrap_or(usize::MAX);
+            assert_eq!(err(text).position(), Some(at), "{text}");
+            assert_eq!(
+                scan_server_event_trusting_payload(text),
+                scan_server_event(text),
+                "{text}"
+            );
         }
     }
 

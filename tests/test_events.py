@@ -2,13 +2,17 @@
 
 parse_server_event is checked as h11 checks its parsers: valid events whole and generated
 in every shape the JSON grammar allows, every strict prefix, trailing data, a battery of
-malformed events, and fuzzed text and bytes, where ``json.loads`` is the oracle.
+malformed events, and fuzzed text and bytes, where ``json.loads`` is the oracle. G.711
+payloads (``audio_format="g711_ulaw"`` / ``"g711_alaw"``) are checked against audioop.
 """
 
 import base64
 import json
+import sys
+import warnings
 from collections.abc import Callable
-from typing import Any
+from types import ModuleType
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -16,8 +20,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from realtalk import AudioFormatError, EventParseError
-from realtalk.core import AudioDelta, encode_append, f32_to_pcm16, parse_server_event
+from realtalk import AudioFormatError, ConfigurationError, EventParseError
+from realtalk.core import (
+    AudioDelta,
+    alaw_decode,
+    encode_append,
+    f32_to_pcm16,
+    parse_server_event,
+    ulaw_decode,
+)
 from realtalk.testing import (
     BETA_AUDIO_DELTA,
     GA_AUDIO_DELTA,
@@ -667,6 +678,11 @@ MALFORMED = [
     marked("raw-newline-in-event_id", "\n", event_id='"ev\nent"'),
     marked("raw-tab-in-response_id", "\t", response_id='"re\tsp"'),
     marked("raw-nul-in-type-key", "\x00", type='"response.output_audio.delta\x00"'),
+    pytest.param(
+        '{"type":"response.output_audio_transcript.delta","delta":"Lo\tud"}',
+        60,
+        id="raw-tab-in-a-transcript-delta",
+    ),
     marked("invalid-escape", "\\q", item_id='"it\\qem"'),
     marked("short-unicode-escape", "\\u12", item_id='"it\\u12"'),
     marked("hex-escape", "\\x", event_id='"\\x41"'),
@@ -762,6 +778,191 @@ def test_parse_rejects_other_types(text: object) -> None:
         parse_server_event(text)
 
 
+# --- parse_server_event: G.711 output formats -------------------------------------------
+
+AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
+G711Law = Literal["g711_ulaw", "g711_alaw"]
+# audio_format -> (realtalk's decoder, audioop's)
+G711_LAWS: dict[G711Law, tuple[Callable[[bytes], npt.NDArray[np.int16]], str]] = {
+    "g711_ulaw": (ulaw_decode, "ulaw2lin"),
+    "g711_alaw": (alaw_decode, "alaw2lin"),
+}
+LAWS = pytest.mark.parametrize("law", G711_LAWS)
+
+
+@pytest.fixture(scope="module")
+def audioop() -> ModuleType:
+    # Deprecated in 3.11-3.12 and gone in 3.13, where the audioop-lts package provides it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import audioop
+        except ImportError:
+            pytest.skip(
+                f"no audioop on Python {sys.version_info[0]}.{sys.version_info[1]}; "
+                "install audioop-lts for the G.711 reference"
+            )
+    return audioop
+
+
+def g711_samples(law: G711Law, payload: object) -> npt.NDArray[np.int16]:
+    """What a G.711 payload (base64 str) decodes to, by realtalk's standalone decoder."""
+    assert isinstance(payload, str)
+    decode = G711_LAWS[law][0]
+    return decode(base64.b64decode(payload, validate=True))
+
+
+def audioop_samples(audioop: ModuleType, law: G711Law, codes: bytes) -> npt.NDArray[np.int16]:
+    return np.frombuffer(getattr(audioop, G711_LAWS[law][1])(codes, 2), dtype=np.int16)
+
+
+@LAWS
+@pytest.mark.parametrize("dialect", AUDIO_TYPES)
+@given(codes=st.binary(max_size=1000))
+def test_g711_payload_decodes_like_audioop(
+    audioop: ModuleType, law: G711Law, dialect: str, codes: bytes
+) -> None:
+    # One byte per sample: every length is whole samples, 0 and odd ones included.
+    fields = delta_event(type=dialect, delta=base64.b64encode(codes).decode("ascii"))
+    text = json.dumps(fields)
+    expected = audioop_samples(audioop, law, codes)
+    np.testing.assert_array_equal(g711_samples(law, fields["delta"]), expected)
+    for arg in (text, text.encode()):
+        assert_delta_matches(parse_server_event(arg, audio_format=law), fields, expected)
+
+
+@LAWS
+@pytest.mark.parametrize("ncodes", [0, 1, 2, 3, 15, 16, 17, 33, 160, 4095, 4096, 4097, 80_000])
+def test_g711_payload_lengths(audioop: ModuleType, law: G711Law, ncodes: int) -> None:
+    # Both sides of the decoders' 16-code blocks, and of the 4096-code stack buffer that
+    # base64 is decoded into before the heap takes over (80,000 codes: 10 s at 8 kHz).
+    codes = bytes(np.random.default_rng(ncodes).integers(0, 256, ncodes, dtype=np.uint8))
+    fields = delta_event(delta=base64.b64encode(codes).decode("ascii"))
+    delta = parse_server_event(json.dumps(fields), audio_format=law)
+    assert_delta_matches(delta, fields, audioop_samples(audioop, law, codes))
+
+
+@LAWS
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+@given(data=st.data())
+def test_g711_generated_audio_deltas(
+    law: G711Law, dialect: Literal["ga", "beta"], data: st.DataObject
+) -> None:
+    # Every JSON shape the strategy makes (escaped payloads, duplicate keys, extra fields).
+    text, fields, _ = data.draw(audio_delta_events(dialect))
+    expected = g711_samples(law, fields["delta"])
+    assert_delta_matches(parse_server_event(text, audio_format=law), fields, expected)
+    assert_delta_matches(parse_server_event(text.encode(), audio_format=law), fields, expected)
+
+
+@pytest.mark.parametrize(
+    ("audio_format", "described"),
+    [
+        ("pcm16", "<240 int16 samples, 10.0 ms at 24 kHz>"),
+        ("g711_ulaw", "<480 int16 samples, 60.0 ms at 8 kHz>"),
+        ("g711_alaw", "<480 int16 samples, 60.0 ms at 8 kHz>"),
+    ],
+)
+def test_audio_delta_repr_gives_the_format_rate(audio_format: AudioFormat, described: str) -> None:
+    text = json.dumps(delta_event(delta=base64.b64encode(bytes(480)).decode("ascii")))
+    r = repr(parse_server_event(text, audio_format=audio_format))
+    assert f"samples={described})" in r, r
+
+
+def test_pcm16_is_the_default() -> None:
+    for text in (BASE, json.dumps(delta_event(type=BETA_AUDIO_DELTA))):
+        assert_delta_matches(
+            parse_server_event(text, audio_format="pcm16"), json.loads(text), PAYLOAD_SAMPLES
+        )
+
+
+@LAWS
+@pytest.mark.parametrize("delta", ['"AA=="', '"AAEC"', '"AAECAwQ="'])
+def test_g711_takes_payloads_that_are_not_whole_pcm16_samples(law: G711Law, delta: str) -> None:
+    text = event_text(delta=delta)
+    with pytest.raises(EventParseError, match="not a whole number of 2-byte samples"):
+        parse_server_event(text)
+    expected = g711_samples(law, json.loads(delta))
+    assert_delta_matches(parse_server_event(text, audio_format=law), json.loads(text), expected)
+
+
+ODD_BYTE_COUNTS = {"delta-odd-byte-count", "delta-one-byte"}
+
+
+@INPUT_FORMS
+@LAWS
+@pytest.mark.parametrize(
+    ("text", "position"), [p for p in MALFORMED if p.id not in ODD_BYTE_COUNTS]
+)
+def test_g711_malformed_events(
+    form: Callable[[str], Any], law: G711Law, text: str, position: int | None
+) -> None:
+    # The same errors at the same positions as for PCM16, invalid base64 included.
+    arg = form(text)
+    with pytest.raises(EventParseError) as info:
+        parse_server_event(arg, audio_format=law)
+    with pytest.raises(EventParseError) as pcm16_info:
+        parse_server_event(arg)
+    assert info.value.position == pcm16_info.value.position
+    assert str(info.value) == str(pcm16_info.value)
+    if position is not None:
+        assert info.value.position == (
+            len(text[:position].encode()) if form is AS_BYTES else position
+        )
+
+
+@LAWS
+def test_g711_invalid_base64_position_counts_characters(law: G711Law) -> None:
+    text = event_text(event_id='"\u00e9\U0001f600\u00fc"', delta='"AAE!"')
+    with pytest.raises(EventParseError, match="invalid base64") as info:
+        parse_server_event(text, audio_format=law)
+    assert text[info.value.position :].startswith("!")
+    data = text.encode()
+    with pytest.raises(EventParseError, match="invalid base64") as info:
+        parse_server_event(data, audio_format=law)
+    assert data[info.value.position :].startswith(b"!")
+
+
+@INPUT_FORMS
+@LAWS
+@pytest.mark.parametrize(
+    "event", [*SERVER_EVENTS.values(), *LOOKALIKES.values()], ids=[*SERVER_EVENTS, *LOOKALIKES]
+)
+def test_g711_leaves_other_events_alone(
+    form: Callable[[str], Any], law: G711Law, event: dict[str, Any]
+) -> None:
+    text = json.dumps(event)
+    got = parse_server_event(form(text), audio_format=law)
+    assert type(got) is dict
+    assert got == json.loads(text) == event
+
+
+@pytest.mark.parametrize(
+    "audio_format", ["", "pcm", "PCM16", "g711_ulaw ", "ulaw", "audio/pcmu", "g711_ulaw\x00"]
+)
+@pytest.mark.parametrize(
+    "text", [BASE, json.dumps(ERROR), "not json"], ids=["delta", "other", "malformed"]
+)
+def test_unknown_audio_format_is_a_configuration_error(text: str, audio_format: str) -> None:
+    # Checked before the text is looked at, whatever the text.
+    with pytest.raises(ConfigurationError, match="audio_format must be") as info:
+        parse_server_event(text, audio_format=audio_format)
+    assert isinstance(info.value, ValueError)
+    if audio_format.isprintable():
+        assert f'not "{audio_format}"' in str(info.value)
+
+
+@pytest.mark.parametrize("audio_format", [None, b"pcm16", 16])
+def test_audio_format_must_be_a_str(audio_format: object) -> None:
+    with pytest.raises(TypeError):
+        parse_server_event(BASE, audio_format=audio_format)
+
+
+def test_audio_format_is_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        parse_server_event(BASE, "pcm16")
+
+
 # --- parse_server_event: fuzzing with json.loads as the oracle --------------------------
 
 
@@ -774,8 +975,8 @@ def strict_loads(text: str) -> Any:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def audio_delta_oracle(event: dict[str, Any]) -> bytes | None:
-    """The PCM16 bytes of a valid audio delta event, or None if a field is invalid."""
+def audio_delta_oracle(event: dict[str, Any], audio_format: AudioFormat = "pcm16") -> bytes | None:
+    """The payload bytes of a valid audio delta event, or None if a field is invalid."""
     if not all(isinstance(event.get(k), str) for k in ("event_id", "response_id", "item_id")):
         return None
     for key in ("output_index", "content_index"):
@@ -790,12 +991,16 @@ def audio_delta_oracle(event: dict[str, Any]) -> bytes | None:
         raw = base64.b64decode(delta, validate=True)
     except ValueError:
         return None
-    if base64.b64encode(raw).decode("ascii") != delta or len(raw) % 2:
+    if base64.b64encode(raw).decode("ascii") != delta:
+        return None
+    if audio_format == "pcm16" and len(raw) % 2:
         return None
     return raw
 
 
-def assert_parses_like_json(arg: str | bytes, text: str | None) -> None:
+def assert_parses_like_json(
+    arg: str | bytes, text: str | None, audio_format: AudioFormat = "pcm16"
+) -> None:
     """``text`` is ``arg`` as a str, or None when ``arg`` is not UTF-8."""
     rejected = False
     expected: Any = None
@@ -811,22 +1016,27 @@ def assert_parses_like_json(arg: str | bytes, text: str | None) -> None:
     not_object = not rejected and not isinstance(expected, dict)
     error: EventParseError | None = None
     try:
-        got = parse_server_event(arg)
+        got = parse_server_event(arg, audio_format=audio_format)
     except EventParseError as e:
         error = e
     if error is not None:
         assert type(error.position) is int
         assert 0 <= error.position <= len(arg)
-        assert rejected or not_object or (is_audio and audio_delta_oracle(expected) is None), (
-            f"json.loads accepts {arg!r} as {expected!r}, but parse_server_event raised {error!r}"
-        )
+        assert (
+            rejected
+            or not_object
+            or (is_audio and audio_delta_oracle(expected, audio_format) is None)
+        ), f"json.loads accepts {arg!r} as {expected!r}, but parse_server_event raised {error!r}"
         return
     assert not rejected, f"json.loads rejects {arg!r}, but parse_server_event gave {got!r}"
     assert not not_object, f"{arg!r} is not a JSON object, but parse_server_event gave {got!r}"
     if is_audio:
-        raw = audio_delta_oracle(expected)
+        raw = audio_delta_oracle(expected, audio_format)
         assert raw is not None, f"{arg!r} has an invalid field, yet gave {got!r}"
-        assert_delta_matches(got, expected, np.frombuffer(raw, dtype="<i2"))
+        if audio_format == "pcm16":
+            assert_delta_matches(got, expected, np.frombuffer(raw, dtype="<i2"))
+        else:
+            assert_delta_matches(got, expected, G711_LAWS[audio_format][0](raw))
     else:
         assert type(got) is type(expected)
         assert got == expected
@@ -890,6 +1100,12 @@ def test_fuzz_arbitrary_text(text: str) -> None:
 @given(json_like_texts())
 def test_fuzz_json_like_text(text: str) -> None:
     assert_parses_like_json(text, text)
+
+
+@LAWS
+@given(json_like_texts())
+def test_fuzz_json_like_text_g711(law: G711Law, text: str) -> None:
+    assert_parses_like_json(text, text, law)
 
 
 def _utf8_or_none(data: bytes) -> str | None:

@@ -142,7 +142,9 @@ def encode_append(
         UnicodeEncodeError: ``event_id`` holds a lone surrogate.
     """
 
-def parse_server_event(text: str | Buffer) -> AudioDelta | dict[str, object]:
+def parse_server_event(
+    text: str | Buffer, *, audio_format: Literal["pcm16", "g711_ulaw", "g711_alaw"] = "pcm16"
+) -> AudioDelta | dict[str, object]:
     """Parse one server event, fast for audio.
 
     ``response.output_audio.delta`` (GA) and ``response.audio.delta`` (beta) events come
@@ -153,6 +155,13 @@ def parse_server_event(text: str | Buffer) -> AudioDelta | dict[str, object]:
 
     Args:
         text: the event's JSON, as ``str`` or UTF-8 bytes-like.
+        audio_format: the session's output audio format, which says what an audio
+            delta's payload holds. ``"pcm16"``: PCM16 little-endian at 24 kHz, two bytes
+            per sample. ``"g711_ulaw"`` / ``"g711_alaw"``: G.711 mu-law / A-law at 8 kHz,
+            one byte per sample, decoded to int16 as by :func:`ulaw_decode` /
+            :func:`alaw_decode` (bit-exact with ``audioop.ulaw2lin`` / ``alaw2lin``).
+            The samples keep the format's rate: nothing is resampled. Other events are
+            parsed the same whatever the format.
 
     Stricter than ``json.loads`` in three ways: ``NaN`` and ``Infinity`` (not JSON) are
     refused, the text must be one JSON object, and an audio delta's indexes must fit in
@@ -162,9 +171,10 @@ def parse_server_event(text: str | Buffer) -> AudioDelta | dict[str, object]:
     Raises:
         EventParseError: invalid JSON or UTF-8, valid JSON that is not an object, or an
             audio delta with a missing field, a field of the wrong type, or a payload that
-            is not strict base64 of whole PCM16 samples. ``position`` is where
-            (characters for ``str``, bytes otherwise).
-        TypeError: not ``str`` or bytes-like.
+            is not strict base64 (of whole PCM16 samples, an even number of bytes, for
+            ``"pcm16"``). ``position`` is where (characters for ``str``, bytes otherwise).
+        ConfigurationError: ``audio_format`` is none of the three formats.
+        TypeError: ``text`` not ``str`` or bytes-like, or ``audio_format`` not ``str``.
     """
 
 @final
@@ -191,7 +201,8 @@ class AudioDelta:
         """Index of the audio content part in the item (0 in practice)."""
     @property
     def samples(self) -> _Int16Array:
-        """The decoded PCM16 samples (mono, at the session's output rate: 24 kHz)."""
+        """The decoded samples, mono, at the output format's rate: 24 kHz for PCM16, 8 kHz
+        for G.711 (see ``parse_server_event``'s ``audio_format``)."""
 
 @final
 class Resampler:

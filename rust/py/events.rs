@@ -4,6 +4,7 @@ use super::json::{self, Built, MAX_DEPTH};
 use crate::b64;
 use crate::error::{partial_sample_message, Error};
 use crate::events::{self, AudioDeltaFields, Dialect, Scanned, Span};
+use crate::g711;
 use crate::pcm;
 use crate::util::filled_vec;
 use pyo3::exceptions::{PyRecursionError, PyValueError};
@@ -81,6 +82,8 @@ pub struct AudioDelta {
     output_index: i64,
     content_index: i64,
     samples: Py<PyAny>,
+    /// For the repr only: 24 for PCM16, 8 for G.711.
+    sample_rate_khz: u8,
 }
 
 #[pymethods]
@@ -127,14 +130,15 @@ impl AudioDelta {
         let n = self.samples.bind(py).len()?;
         Ok(format!(
             "AudioDelta(type={}, event_id={}, response_id={}, item_id={}, output_index={}, \
-             content_index={}, samples=<{n} int16 samples, {:.1} ms at 24 kHz>)",
+             content_index={}, samples=<{n} int16 samples, {:.1} ms at {} kHz>)",
             self.type_(py).repr()?,
             self.event_id.get(py).repr()?,
             self.response_id.bind(py).repr()?,
             self.item_id.bind(py).repr()?,
             self.output_index,
             self.content_index,
-            n as f64 / 24.0,
+            n as f64 / f64::from(self.sample_rate_khz),
+            self.sample_rate_khz,
         ))
     }
 }
@@ -243,11 +247,105 @@ thread_local! {
     static ITEM_IDS: IdCache = const { IdCache(std::cell::RefCell::new(None)) };
 }
 
+/// The int16 samples of a base64 payload of PCM16 little-endian, decoded straight into
+/// the new array. `delta_end` is where an odd byte count is reported.
+fn pcm16_samples<'py>(
+    py: Python<'py>,
+    payload: &[u8],
+    delta_end: usize,
+    positions: Positions<'_>,
+    in_event: impl Fn(Error) -> PyErr,
+) -> PyResult<Bound<'py, PyAny>> {
+    let nbytes = b64::decoded_len(payload).map_err(&in_event)?;
+    if nbytes % 2 != 0 {
+        b64::validate(payload).map_err(&in_event)?;
+        let message = format!("\"delta\" decodes to {}", partial_sample_message(nbytes, 2));
+        return Err(to_py(py, Error::event(delta_end, message), positions));
+    }
+    new_array_with::<i16, PyErr>(py, nbytes / 2, None, |dst| {
+        // SAFETY: a slice of n uninitialised i16 is 2n uninitialised bytes, aligned for u8.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<u8>>(), nbytes)
+        };
+        b64::decode_into(payload, bytes).map_err(&in_event)?;
+        #[cfg(target_endian = "big")]
+        for s in dst.iter_mut() {
+            // SAFETY: decode_into wrote every byte.
+            let v = unsafe { s.assume_init() };
+            s.write(i16::from_le(v));
+        }
+        Ok(())
+    })
+}
+
+/// The session's output audio format: what an audio delta's payload bytes are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AudioFormat {
+    /// PCM16 little-endian at 24 kHz.
+    Pcm16,
+    /// G.711 mu-law at 8 kHz, one byte per sample.
+    G711Ulaw,
+    /// G.711 A-law at 8 kHz, one byte per sample.
+    G711Alaw,
+}
+
+impl AudioFormat {
+    fn from_name(name: &str) -> Result<Self, Error> {
+        match name {
+            "pcm16" => Ok(AudioFormat::Pcm16),
+            "g711_ulaw" => Ok(AudioFormat::G711Ulaw),
+            "g711_alaw" => Ok(AudioFormat::G711Alaw),
+            other => Err(Error::config(format!(
+                "audio_format must be \"pcm16\", \"g711_ulaw\" or \"g711_alaw\", not {other:?}"
+            ))),
+        }
+    }
+
+    fn sample_rate_khz(self) -> u8 {
+        match self {
+            AudioFormat::Pcm16 => 24,
+            AudioFormat::G711Ulaw | AudioFormat::G711Alaw => 8,
+        }
+    }
+}
+
+/// G.711 codes are decoded from base64 into a buffer on the stack up to this many (512 ms
+/// at 8 kHz); longer payloads use the heap.
+const STACK_CODES: usize = 4096;
+
+/// The int16 samples of a base64 payload of G.711 codes. The codes go through a scratch
+/// buffer: decoding them in place inside the array would need the decoders to read and
+/// write overlapping memory.
+fn g711_samples<'py>(
+    py: Python<'py>,
+    payload: &[u8],
+    decode: fn(&[u8], &mut [MaybeUninit<i16>]),
+    in_event: impl Fn(Error) -> PyErr,
+) -> PyResult<Bound<'py, PyAny>> {
+    let ncodes = b64::decoded_len(payload).map_err(&in_event)?;
+    let mut stack = [MaybeUninit::<u8>::uninit(); STACK_CODES];
+    let mut heap = Vec::new();
+    let scratch = if ncodes <= STACK_CODES {
+        &mut stack[..ncodes]
+    } else {
+        heap.reserve_exact(ncodes);
+        &mut heap.spare_capacity_mut()[..ncodes]
+    };
+    b64::decode_into(payload, scratch).map_err(&in_event)?;
+    // SAFETY: decode_into returned Ok, so it wrote every byte of `scratch`.
+    let codes = unsafe { std::slice::from_raw_parts(scratch.as_ptr().cast::<u8>(), ncodes) };
+    new_array_with::<i16, PyErr>(py, ncodes, None, |dst| {
+        decode(codes, dst);
+        Ok(())
+    })
+}
+
 fn audio_delta<'py>(
     py: Python<'py>,
     text: &str,
     fields: &AudioDeltaFields,
     positions: Positions<'_>,
+    format: AudioFormat,
 ) -> PyResult<Bound<'py, PyAny>> {
     let delta = &fields.delta;
     let payload = fields.delta_text(text);
@@ -266,26 +364,11 @@ fn audio_delta<'py>(
         };
         to_py(py, err, positions)
     };
-    let nbytes = b64::decoded_len(&payload).map_err(in_event)?;
-    if nbytes % 2 != 0 {
-        b64::validate(&payload).map_err(in_event)?;
-        let message = format!("\"delta\" decodes to {}", partial_sample_message(nbytes, 2));
-        return Err(to_py(py, Error::event(delta.end, message), positions));
-    }
-    let samples = new_array_with::<i16, PyErr>(py, nbytes / 2, None, |dst| {
-        // SAFETY: a slice of n uninitialised i16 is 2n uninitialised bytes, aligned for u8.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<u8>>(), nbytes)
-        };
-        b64::decode_into(&payload, bytes).map_err(in_event)?;
-        #[cfg(target_endian = "big")]
-        for s in dst.iter_mut() {
-            // SAFETY: decode_into wrote every byte.
-            let v = unsafe { s.assume_init() };
-            s.write(i16::from_le(v));
-        }
-        Ok(())
-    })?;
+    let samples = match format {
+        AudioFormat::Pcm16 => pcm16_samples(py, &payload, delta.end, positions, in_event)?,
+        AudioFormat::G711Ulaw => g711_samples(py, &payload, g711::ulaw_decode, in_event)?,
+        AudioFormat::G711Alaw => g711_samples(py, &payload, g711::alaw_decode, in_event)?,
+    };
     let delta = AudioDelta {
         dialect: fields.dialect,
         event_id: LazyStr::new(py, text, fields.event_id)?,
@@ -296,15 +379,23 @@ fn audio_delta<'py>(
         output_index: fields.output_index,
         content_index: fields.content_index,
         samples: samples.unbind(),
+        sample_rate_khz: format.sample_rate_khz(),
     };
     delta.into_bound_py_any(py)
 }
 
 /// One server event's JSON text (str or UTF-8 bytes-like) to an `AudioDelta` when it is
-/// an audio delta of either dialect, else the dict `json.loads` gives.
+/// an audio delta of either dialect, else the dict `json.loads` gives. `audio_format`
+/// says what the payload of an audio delta holds.
 #[pyfunction]
-fn parse_server_event<'py>(text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+#[pyo3(signature = (text, *, audio_format = "pcm16"))]
+fn parse_server_event<'py>(
+    text: &Bound<'py, PyAny>,
+    audio_format: &str,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = text.py();
+    let format =
+        AudioFormat::from_name(audio_format).map_err(|e| to_py(py, e, Positions::Bytes))?;
     let held;
     let (utf8, positions): (Cow<'_, str>, Positions<'_>) = if let Ok(s) = text.cast::<PyString>() {
         match s.to_str() {
@@ -332,16 +423,14 @@ fn parse_server_event<'py>(text: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAn
         Scanned::AudioDelta(fields) if fields.delta_unchecked => {
             // The payload's end was a guess that decoding proves; if it fails, scan the
             // text exactly and let that scan's result (or error) stand.
-            audio_delta(py, &utf8, &fields, positions).or_else(|_| match events::scan_server_event(
-                &utf8,
-            )
-            .map_err(|e| to_py(py, e, positions))?
-            {
-                Scanned::AudioDelta(exact) => audio_delta(py, &utf8, &exact, positions),
-                Scanned::Other => build_other(py, text, &utf8, positions),
+            audio_delta(py, &utf8, &fields, positions, format).or_else(|_| {
+                match events::scan_server_event(&utf8).map_err(|e| to_py(py, e, positions))? {
+                    Scanned::AudioDelta(exact) => audio_delta(py, &utf8, &exact, positions, format),
+                    Scanned::Other => build_other(py, text, &utf8, positions),
+                }
             })
         }
-        Scanned::AudioDelta(fields) => audio_delta(py, &utf8, &fields, positions),
+        Scanned::AudioDelta(fields) => audio_delta(py, &utf8, &fields, positions, format),
         Scanned::Other => build_other(py, text, &utf8, positions),
     }
 }
