@@ -8,10 +8,16 @@ from __future__ import annotations
 
 __all__ = [
     "AudioFormatError",
+    "AuthenticationError",
     "Base64DecodeError",
     "ConfigurationError",
+    "ConnectError",
+    "ConnectionClosed",
     "EventParseError",
+    "LocalProtocolError",
     "RealtalkError",
+    "RemoteProtocolError",
+    "ServerError",
 ]
 
 
@@ -50,3 +56,69 @@ class EventParseError(RealtalkError, ValueError):
 
 class ConfigurationError(RealtalkError, ValueError):
     """Settings that cannot work, such as a zero sample rate or no channels."""
+
+
+class ConnectError(RealtalkError, OSError):
+    """The WebSocket to the Realtime endpoint could not be opened.
+
+    Covers name resolution, TCP, TLS and an HTTP answer other than ``101 Switching
+    Protocols``. ``status_code`` is that HTTP status when the server answered, else
+    ``None``. The message never contains an API key or token.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class AuthenticationError(ConnectError):
+    """The endpoint refused the credentials (HTTP 401 or 403 on the upgrade request)."""
+
+
+class ConnectionClosed(RealtalkError):
+    """The WebSocket is closed: by the server, by the network, or by :meth:`aclose`.
+
+    ``code`` is the WebSocket close code (1000 normal, 1006 abnormal, ...) and ``reason``
+    the close reason the peer gave, possibly empty.
+    """
+
+    def __init__(self, message: str, code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class LocalProtocolError(RealtalkError):
+    """A call that breaks the protocol on our side, refused before anything is sent.
+
+    For example appending audio after the session closed, or truncating an item that
+    is not an assistant message. The session is still usable.
+    """
+
+
+class RemoteProtocolError(RealtalkError):
+    """The server sent something the protocol does not allow (not JSON, no ``type``)."""
+
+
+class ServerError(RealtalkError):
+    """A server ``error`` event, raised by a call that waited for the server's answer.
+
+    ``error_type`` (e.g. ``invalid_request_error``), ``code`` (e.g.
+    ``conversation_already_has_active_response``), ``param`` and ``event_id`` (the id of
+    our client event that caused it) are the fields of the event's ``error`` object.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: str = "",
+        code: str | None = None,
+        param: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.code = code
+        self.param = param
+        self.event_id = event_id
