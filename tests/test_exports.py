@@ -25,10 +25,31 @@ CORE_API = {
 }
 EXCEPTIONS = {
     "AudioFormatError",
+    "AuthenticationError",
     "Base64DecodeError",
     "ConfigurationError",
+    "ConnectError",
+    "ConnectionClosed",
     "EventParseError",
+    "LocalProtocolError",
     "RealtalkError",
+    "RemoteProtocolError",
+    "ServerError",
+}
+# Exceptions about a place in input data; the rest are about settings or the connection.
+POSITIONED = {"AudioFormatError", "Base64DecodeError", "EventParseError"}
+SESSION_API = {
+    "AudioSink",
+    "FunctionTool",
+    "InputTranscription",
+    "NoiseReduction",
+    "SemanticVad",
+    "ServerVad",
+    "Session",
+    "SessionConfig",
+    "SessionStatistics",
+    "ToolCallFinished",
+    "connect",
 }
 
 
@@ -37,7 +58,10 @@ def test_core_all_is_the_documented_api() -> None:
     assert len(realtalk.core.__all__) == len(CORE_API)
 
 
-@pytest.mark.parametrize("module", ["realtalk", "realtalk.core", "realtalk.exceptions"])
+@pytest.mark.parametrize(
+    "module",
+    ["realtalk", "realtalk.core", "realtalk.exceptions", "realtalk.protocol", "realtalk.client"],
+)
 def test_every_exported_name_exists(module: str) -> None:
     mod = importlib.import_module(module)
     missing = [name for name in mod.__all__ if not hasattr(mod, name)]
@@ -51,7 +75,9 @@ def test_testing_module_exports_exist() -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("module", ["realtalk.core", "realtalk.exceptions"])
+@pytest.mark.parametrize(
+    "module", ["realtalk.core", "realtalk.exceptions", "realtalk.protocol", "realtalk.client"]
+)
 def test_no_public_name_is_left_out_of_all(module: str) -> None:
     mod = importlib.import_module(module)
     public = {
@@ -64,8 +90,8 @@ def test_no_public_name_is_left_out_of_all(module: str) -> None:
     assert public <= set(mod.__all__)
 
 
-def test_realtalk_exports_the_exceptions_and_version() -> None:
-    assert set(realtalk.__all__) >= EXCEPTIONS | {"__version__"}
+def test_realtalk_exports_the_session_api_exceptions_and_version() -> None:
+    assert set(realtalk.__all__) == EXCEPTIONS | SESSION_API | {"__version__"}
     assert isinstance(realtalk.__version__, str)
     assert realtalk.__version__
 
@@ -90,6 +116,12 @@ def test_public_api_is_documented(name: str) -> None:
         ("Base64DecodeError", (realtalk.exceptions.AudioFormatError, ValueError)),
         ("EventParseError", (realtalk.exceptions.RealtalkError, ValueError)),
         ("ConfigurationError", (realtalk.exceptions.RealtalkError, ValueError)),
+        ("ConnectError", (realtalk.exceptions.RealtalkError, OSError)),
+        ("AuthenticationError", (realtalk.exceptions.ConnectError,)),
+        ("ConnectionClosed", (realtalk.exceptions.RealtalkError,)),
+        ("LocalProtocolError", (realtalk.exceptions.RealtalkError,)),
+        ("RemoteProtocolError", (realtalk.exceptions.RealtalkError,)),
+        ("ServerError", (realtalk.exceptions.RealtalkError,)),
     ],
 )
 def test_exception_hierarchy(name: str, bases: tuple[type, ...]) -> None:
@@ -100,7 +132,7 @@ def test_exception_hierarchy(name: str, bases: tuple[type, ...]) -> None:
 
 
 # Errors about input data say where in it; settings (ConfigurationError) have no position.
-@pytest.mark.parametrize("name", sorted(EXCEPTIONS - {"RealtalkError", "ConfigurationError"}))
+@pytest.mark.parametrize("name", sorted(POSITIONED))
 def test_exceptions_carry_a_position(name: str) -> None:
     cls = getattr(realtalk.exceptions, name)
     err = cls("message", 7)

@@ -1,23 +1,57 @@
 """realtalk: speech-in, speech-out conversations with the OpenAI Realtime API.
 
-The audio hot path (sample conversion, G.711, base64 and the JSON framing of audio events)
-is native code in :mod:`realtalk.core`.
+``realtalk.connect()`` opens a session (OpenAI, Azure, or any ws:// URL); the protocol
+itself is sans-IO in :mod:`realtalk.protocol`. The audio hot path (sample conversion,
+G.711, base64, resampling and the JSON framing of audio events) is native code in
+:mod:`realtalk.core`.
 """
 
 from realtalk._core import __version__
+from realtalk.client import AudioSink, Session, SessionStatistics, ToolCallFinished, connect
 from realtalk.exceptions import (
     AudioFormatError,
+    AuthenticationError,
     Base64DecodeError,
     ConfigurationError,
+    ConnectError,
+    ConnectionClosed,
     EventParseError,
+    LocalProtocolError,
     RealtalkError,
+    RemoteProtocolError,
+    ServerError,
+)
+from realtalk.protocol import (
+    FunctionTool,
+    InputTranscription,
+    NoiseReduction,
+    SemanticVad,
+    ServerVad,
+    SessionConfig,
 )
 
 __all__ = [
     "AudioFormatError",
+    "AudioSink",
+    "AuthenticationError",
     "Base64DecodeError",
     "ConfigurationError",
+    "ConnectError",
+    "ConnectionClosed",
     "EventParseError",
+    "FunctionTool",
+    "InputTranscription",
+    "LocalProtocolError",
+    "NoiseReduction",
     "RealtalkError",
+    "RemoteProtocolError",
+    "SemanticVad",
+    "ServerError",
+    "ServerVad",
+    "Session",
+    "SessionConfig",
+    "SessionStatistics",
+    "ToolCallFinished",
     "__version__",
+    "connect",
 ]

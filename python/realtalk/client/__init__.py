@@ -1,0 +1,22 @@
+"""The trio client: endpoints, the WebSocket transport, and :class:`Session`."""
+
+from realtalk.client._endpoint import Endpoint, resolve_endpoint
+from realtalk.client._session import (
+    DEFAULT_EVENT_BUFFER,
+    AudioSink,
+    Session,
+    SessionStatistics,
+    ToolCallFinished,
+    connect,
+)
+
+__all__ = [
+    "DEFAULT_EVENT_BUFFER",
+    "AudioSink",
+    "Endpoint",
+    "Session",
+    "SessionStatistics",
+    "ToolCallFinished",
+    "connect",
+    "resolve_endpoint",
+]
