@@ -529,3 +529,32 @@ def test_event_ids_are_unique_and_every_sent_event_carries_one() -> None:
     wire = [validate("ga", t) for t in conn.data_to_send()]
     ids = [e["event_id"] for e in wire]
     assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_out_of_band_responses_run_beside_the_default_one(dialect: str) -> None:
+    conn = Connection(dialect)  # type: ignore[arg-type]
+    default = conn.create_response()
+    oob = conn.create_response({"conversation": "none", "instructions": "Classify the topic."})
+    wire = [validate(dialect, t) for t in conn.data_to_send()]
+    assert [e["event_id"] for e in wire] == [default, oob]  # not queued behind the default
+    assert wire[1]["response"]["metadata"] == {"realtalk_event_id": oob}
+
+    def deliver(events: list[dict[str, Any]], tag: str) -> None:
+        for e in events:
+            if e["type"] in ("response.created", "response.done"):
+                e["response"]["metadata"] = {"realtalk_event_id": tag}
+            conn.receive(json.dumps(e))
+
+    # Out of band, the server sends no conversation.item.* events.
+    oob_events = [
+        e
+        for e in sc.text_response(dialect, "resp_oob", "item_oob", ["sports"])  # type: ignore[arg-type]
+        if not e["type"].startswith("conversation.item.")
+    ]
+    deliver(oob_events, oob)
+    assert conn.response_state is ResponseState.REQUESTED  # the default one still pending
+    assert "item_oob" not in conn.conversation
+    deliver(sc.text_response(dialect, "resp_1", "item_a1", ["Hi"]), default)  # type: ignore[arg-type]
+    assert conn.response_state is ResponseState.IDLE
+    assert [i.id for i in conn.conversation] == ["item_a1"]

@@ -180,6 +180,8 @@ class Connection:
         self._appended_samples = 0
         self._received_samples = 0
         self._errors = 0
+        self._out_of_band_requests: set[str] = set()
+        self._out_of_band_responses: set[str] = set()
         # The assistant item whose audio arrived last: the default target of interrupt().
         self._audio_item: tuple[str, int] | None = None
 
@@ -329,8 +331,23 @@ class Connection:
         ``response.done``. A plain request (no ``response`` settings) already queued is
         not queued twice. Returns the ``event_id`` the ``response.create`` carries (or
         will carry, or the one it coalesced into).
+
+        An out-of-band request (``response["conversation"] == "none"``) writes nothing to
+        the conversation and may run beside the default response: it is sent at once,
+        and neither its response nor its items touch the arbitration or
+        :attr:`conversation`.
+
+        Every request carries ``metadata["realtalk_event_id"]`` (its ``event_id``),
+        which the server echoes in the response object: that is how realtalk tells its
+        own responses from those server VAD starts.
         """
         pending = _PendingCreate(event_id or self.new_event_id(), response)
+        if response is not None and response.get("conversation") == "none":
+            self._out_of_band_requests.add(pending.event_id)
+            in_flight = self._in_flight_create
+            self._send_create(pending)
+            self._in_flight_create = in_flight
+            return pending.event_id
         action = self._step(ResponseTrigger.CREATE)
         if action is ResponseAction.SEND_CREATE:
             self._send_create(pending)
@@ -484,6 +501,8 @@ class Connection:
             raise RemoteProtocolError(f"server sent an unusable event: {exc}") from exc
         if isinstance(parsed, AudioDelta):
             self._received_counts[parsed.type] += 1
+            if parsed.response_id in self._out_of_band_responses:
+                return [parsed]
             self.conversation.apply_audio(parsed)
             self._received_samples += len(parsed.samples)
             self._audio_item = (parsed.item_id, parsed.content_index)
@@ -509,10 +528,16 @@ class Connection:
                     drift = config_drift(sent, session)
                     if drift:
                         out.append(ConfigDriftDetected(tuple(drift)))
+            case ResponseCreated(response=response) if self._tag(response) in (
+                self._out_of_band_requests
+            ):
+                self._out_of_band_requests.discard(self._tag(response) or "")
+                self._out_of_band_responses.add(event.response_id)
+            case ResponseDone() if event.response_id in self._out_of_band_responses:
+                self._out_of_band_responses.discard(event.response_id)
             case ResponseCreated(response=response):
                 self.active_response_id = event.response_id or None
-                metadata = response.get("metadata")
-                tag = metadata.get(REQUEST_TAG) if isinstance(metadata, dict) else None
+                tag = self._tag(response)
                 pending = self._in_flight_create
                 if pending is not None and tag == pending.event_id:
                     self._in_flight_create = None
@@ -526,8 +551,16 @@ class Connection:
                         self._send_queued()
             case _:
                 pass
+        if getattr(event, "response_id", None) in self._out_of_band_responses:
+            return [event, *out]  # out-of-band output is not part of the conversation
         conversation_events = self.conversation.apply(event)
         return [event, *out, *conversation_events]
+
+    @staticmethod
+    def _tag(response: Mapping[str, Any]) -> str | None:
+        metadata = response.get("metadata")
+        tag = metadata.get(REQUEST_TAG) if isinstance(metadata, dict) else None
+        return tag if isinstance(tag, str) else None
 
     def _sync_rates(self) -> None:
         self.conversation.output_sample_rate = self.output_sample_rate
