@@ -32,6 +32,7 @@ from realtalk.exceptions import (
     AudioFormatError,
     ConfigurationError,
     ConnectionClosed,
+    RemoteProtocolError,
     ServerError,
 )
 from realtalk.protocol._config import Dialect, FunctionTool, SessionConfig
@@ -51,6 +52,7 @@ from realtalk.protocol._events import (
     SessionCreated,
     SessionUpdated,
     SpeechStarted,
+    UnknownEvent,
 )
 from realtalk.protocol._state import ResponseState
 
@@ -184,7 +186,12 @@ class Session:
         try:
             while True:
                 message = await self._ws.receive()
-                for event in self._conn.receive(message):
+                try:
+                    events = self._conn.receive(message)
+                except RemoteProtocolError as exc:
+                    # The server's mistake is reported, not fatal: the session goes on.
+                    events = [UnknownEvent(type="", raw={}, problem=str(exc))]
+                for event in events:
                     await self._dispatch(event)
                 await self._flush()
         except ConnectionClosed as exc:

@@ -51,6 +51,7 @@ from realtalk.protocol._events import (
     SessionCreated,
     SessionUpdate,
     SessionUpdated,
+    UnknownEvent,
     parse_server_object,
 )
 from realtalk.protocol._state import (
@@ -141,6 +142,15 @@ class _PendingCreate:
     event_id: str
     response: dict[str, Any] | None
     cancelled: bool = False
+
+
+def _as_object(text: str | bytes) -> dict[str, Any] | None:
+    """``text`` as a JSON object, or ``None`` if it is not one."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 class Connection:
@@ -491,14 +501,29 @@ class Connection:
         payload decoded once, in Rust); every other event as its typed class, followed
         by the high-level events it caused.
 
+        An audio delta that is a JSON object but malformed (bad base64, a missing field)
+        comes back as :class:`UnknownEvent` with ``problem`` saying what is wrong.
+
         Raises:
-            RemoteProtocolError: the text is not a JSON object, or an audio delta is
-                malformed (bad base64, missing fields). The connection stays usable.
+            RemoteProtocolError: the text is not a JSON object. The connection stays
+                usable.
         """
         try:
             parsed = _core.parse_server_event(text, audio_format=self.output_format)
         except EventParseError as exc:
-            raise RemoteProtocolError(f"server sent an unusable event: {exc}") from exc
+            # A well-formed object with a bad audio payload is kept, not dropped.
+            kept = _as_object(text)
+            if kept is None:
+                raise RemoteProtocolError(f"server sent an unusable event: {exc}") from exc
+            event_id = kept.get("event_id")
+            event = UnknownEvent(
+                type=str(kept.get("type", "")),
+                event_id=event_id if isinstance(event_id, str) else None,
+                raw=kept,
+                problem=str(exc),
+            )
+            self._received_counts[event.type] += 1
+            return [event]
         if isinstance(parsed, AudioDelta):
             self._received_counts[parsed.type] += 1
             if parsed.response_id in self._out_of_band_responses:
