@@ -60,7 +60,14 @@ def test_core_all_is_the_documented_api() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["realtalk", "realtalk.core", "realtalk.exceptions", "realtalk.protocol", "realtalk.client"],
+    [
+        "realtalk",
+        "realtalk.core",
+        "realtalk.exceptions",
+        "realtalk.protocol",
+        "realtalk.client",
+        "realtalk.server",
+    ],
 )
 def test_every_exported_name_exists(module: str) -> None:
     mod = importlib.import_module(module)
@@ -76,7 +83,14 @@ def test_testing_module_exports_exist() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["realtalk.core", "realtalk.exceptions", "realtalk.protocol", "realtalk.client"]
+    "module",
+    [
+        "realtalk.core",
+        "realtalk.exceptions",
+        "realtalk.protocol",
+        "realtalk.client",
+        "realtalk.server",
+    ],
 )
 def test_no_public_name_is_left_out_of_all(module: str) -> None:
     mod = importlib.import_module(module)

@@ -73,6 +73,28 @@ async def test_readme_session_example(capsys: pytest.CaptureFixture[str]) -> Non
     exec(compile(code, str(README), "exec"), namespace)
     with trio.fail_after(15):
         async with serve(script) as peer:
-            await namespace["main"](peer.url)
+            await namespace["main"](peer.url, "sk-test")
     out = capsys.readouterr().out
     assert out == "It's 21 °C in Paris.\ntruncate at 1200 ms\n"
+    assert peer.requests[0].headers["authorization"] == "Bearer sk-test"
+
+
+async def test_readme_session_example_against_the_embedded_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from realtalk.server import ScriptedBrain, open_server
+
+    code = "\n".join(
+        line for line in session_example().splitlines() if not line.startswith(("trio.run(", "#"))
+    )
+    namespace: dict[str, Any] = {"__name__": "readme_example"}
+    exec(compile(code, str(README), "exec"), namespace)
+    script = [
+        {"expect": "weather", "call": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+        {"say": "It is 21 degrees in Paris."},
+        {"expect": "story", "say": "Once upon a time, a long way from here, there was a sea."},
+    ]
+    with trio.fail_after(15):
+        async with open_server(brain=lambda: ScriptedBrain(script)) as server:
+            await namespace["main"](server.url, "any-key")
+    assert capsys.readouterr().out == "It is 21 degrees in Paris.\ntruncate at 1200 ms\n"

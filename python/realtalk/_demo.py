@@ -1,134 +1,228 @@
-"""``realtalk demo``: a WAV through the audio core, both directions, with a summary.
+"""``realtalk demo``: one spoken question, one answer, and where the time went.
 
-Until the embedded server exists this plays both sides itself: it frames the clip as the
-client would send it, turns each append into the audio delta event a server would send
-back, and parses those. Nothing here touches the network.
+What it does: start the embedded server in-process (or use a real endpoint when a key or
+``--url`` is given), stream a bundled spoken question at real time as a microphone would,
+let server VAD find the end of the turn, and print a live timeline of the session's
+events with millisecond timestamps, the transcript, and a latency summary (end of speech
+→ first audio delta → last audio delta). The reply is written to a WAV file.
+
+What it must never do: contact the network unless asked (an API key in the environment,
+``--url``), or hide an error behind a traceback: failures are one line and exit code 1.
 """
 
 from __future__ import annotations
 
-import json
-import time
+import math
+import os
+import sys
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
 import numpy as np
 import numpy.typing as npt
+import trio
 
-from realtalk import core
+import realtalk
+from realtalk.core import AudioDelta
+from realtalk.exceptions import RealtalkError
+from realtalk.protocol import (
+    AudioTranscriptDelta,
+    ErrorEvent,
+    InputAudioCommitted,
+    ResponseCreated,
+    ResponseDone,
+    SessionCreated,
+    SpeechStarted,
+    SpeechStopped,
+    TextDelta,
+)
 
 SAMPLE_RATE = 24_000
-FRAME_MS = 20
-FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+CHUNK_MS = 20
+TRAILING_SILENCE_MS = 1200
+
+Int16Array = npt.NDArray[np.int16]
 
 
-def _read_wav(path: Path | None) -> tuple[str, npt.NDArray[np.int16]]:
+@dataclass
+class _Timeline:
+    out: TextIO
+    start: float = 0.0
+    first_delta: float | None = None
+    last_delta: float | None = None
+    speech_stopped: float | None = None
+    deltas: int = 0
+    reply: list[Int16Array] = field(default_factory=list)
+    transcript: list[str] = field(default_factory=list)
+    status: str = ""
+
+    def now_ms(self) -> float:
+        return (trio.current_time() - self.start) * 1000
+
+    def line(self, text: str) -> None:
+        print(f"  {self.now_ms():7.1f} ms  {text}", file=self.out, flush=True)
+
+
+def _read_question(path: Path | None) -> tuple[str, Int16Array, int]:
+    """(name, samples, sample rate) of the question WAV (16-bit mono, any rate)."""
     if path is None:
-        ref = resources.files("realtalk") / "data" / "hello.wav"
-        name = "bundled hello.wav"
+        ref = resources.files("realtalk") / "data" / "question.wav"
         with resources.as_file(ref) as p, wave.open(str(p), "rb") as w:
             params, frames = w.getparams(), w.readframes(w.getnframes())
+        name = "bundled question.wav"
     else:
+        try:
+            with wave.open(str(path), "rb") as w:
+                params, frames = w.getparams(), w.readframes(w.getnframes())
+        except (OSError, wave.Error, EOFError) as exc:
+            raise SystemExit(f"realtalk demo: cannot read {path}: {exc}") from None
         name = str(path)
-        with wave.open(str(path), "rb") as w:
-            params, frames = w.getparams(), w.readframes(w.getnframes())
-    if (params.sampwidth, params.nchannels, params.framerate) != (2, 1, SAMPLE_RATE):
+    if params.sampwidth != 2 or params.nchannels != 1:
         raise SystemExit(
-            f"realtalk demo: {name} is {params.sampwidth * 8}-bit, {params.nchannels} "
-            f"channel(s), {params.framerate} Hz; the demo needs 16-bit mono {SAMPLE_RATE} Hz "
-            "(for example: sox in.wav -r 24000 -c 1 -b 16 out.wav)"
+            f"realtalk demo: {name} is {params.sampwidth * 8}-bit with {params.nchannels} "
+            "channels; use a 16-bit mono WAV"
         )
-    return name, np.frombuffer(frames, dtype="<i2").astype(np.int16)
+    return name, np.frombuffer(frames, dtype="<i2").astype(np.int16), params.framerate
 
 
-def _write_wav(path: Path, samples: npt.NDArray[np.int16]) -> None:
-    with wave.open(str(path), "wb") as w:
+@asynccontextmanager
+async def _target(
+    url: str | None, local: bool
+) -> AsyncIterator[tuple[str | None, str | None, str]]:
+    """(url or None for the default OpenAI/Azure endpoint, key to send, description)."""
+    if url is not None:
+        yield url, None, url
+        return
+    remote = os.environ.get("OPENAI_API_KEY") or (
+        os.environ.get("AZURE_OPENAI_ENDPOINT") and os.environ.get("AZURE_OPENAI_API_KEY")
+    )
+    if remote and not local:
+        yield None, None, "OpenAI/Azure endpoint from your environment (--local to stay offline)"
+        return
+    from realtalk.server import open_server
+
+    async with open_server() as server:
+        # The embedded server wants some credential, as the API does; any will do.
+        yield server.url, "embedded", f"embedded server at {server.url} (no API key, no network)"
+
+
+async def _stream(session: realtalk.Session, audio: Int16Array, rate: int, tl: _Timeline) -> None:
+    """Append ``audio`` then silence in 20 ms chunks, at real time like a microphone."""
+    step = rate * CHUNK_MS // 1000
+    silence = np.zeros(rate * TRAILING_SILENCE_MS // 1000, dtype=np.int16)
+    mic = np.concatenate([audio, silence])
+    chunks = math.ceil(len(mic) / step)
+    started = trio.current_time()
+    for n in range(chunks):
+        await session.append_audio(mic[n * step : (n + 1) * step], sample_rate=rate)
+        await trio.sleep_until(started + (n + 1) * CHUNK_MS / 1000)
+
+
+async def _run(
+    question: Path | None, output: Path, url: str | None, local: bool, dialect: str, out: TextIO
+) -> int:
+    name, audio, rate = _read_question(question)
+    seconds = len(audio) / rate
+    tl = _Timeline(out)
+    async with _target(url, local) as (endpoint, key, description):
+        print(f"realtalk demo: {name} ({seconds:.2f} s) to the {description}", file=out)
+        tl.start = trio.current_time()
+        config = realtalk.SessionConfig(
+            instructions="Answer the question briefly.",
+            turn_detection=realtalk.ServerVad(silence_duration_ms=500),
+        )
+        async with realtalk.connect(
+            endpoint,
+            api_key=key,
+            config=config,
+            dialect=dialect,  # type: ignore[arg-type]
+        ) as session:
+            tl.line(f"connected; streaming {seconds:.2f} s of speech in {CHUNK_MS} ms appends")
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_stream, session, audio, rate, tl)
+                await _watch(session, tl)
+                nursery.cancel_scope.cancel()
+            stats = session.statistics().connection
+    _summary(tl, output, stats.audio_appended_ms)
+    return 0 if tl.status == "completed" else 1
+
+
+async def _watch(session: realtalk.Session, tl: _Timeline) -> None:
+    async for event in session.events():
+        if isinstance(event, AudioDelta):
+            now = tl.now_ms()
+            if tl.first_delta is None:
+                tl.first_delta = now
+                tl.line(f"first audio delta ({len(event.samples)} samples)")
+            tl.last_delta = now
+            tl.deltas += 1
+            tl.reply.append(event.samples)
+            continue
+        match event:
+            case SessionCreated():
+                tl.line("session.created")
+            case SpeechStarted(audio_start_ms=ms):
+                tl.line(f"speech_started (audio_start_ms={ms})")
+            case SpeechStopped(audio_end_ms=ms):
+                tl.speech_stopped = tl.now_ms()
+                tl.line(f"speech_stopped (audio_end_ms={ms})")
+            case InputAudioCommitted(item_id=item_id):
+                tl.line(f"committed as {item_id}")
+            case ResponseCreated():
+                tl.line(f"response.created {event.response_id}")
+            case AudioTranscriptDelta(delta=text) | TextDelta(delta=text):
+                tl.transcript.append(text)
+                tl.line(f"transcript {text!r}")
+            case ErrorEvent():
+                tl.line(f"error {event.code}: {event.message}")
+            case ResponseDone():
+                tl.status = event.status
+                tl.line(f"response.done ({event.status}; {tl.deltas} audio deltas)")
+                return
+
+
+def _summary(tl: _Timeline, output: Path, appended_ms: int) -> None:
+    out = tl.out
+    reply = np.concatenate(tl.reply) if tl.reply else np.zeros(0, np.int16)
+    print(f"\ntranscript: {''.join(tl.transcript).strip() or '(none)'}", file=out)
+    if tl.speech_stopped is not None and tl.first_delta is not None and tl.last_delta is not None:
+        first = tl.first_delta - tl.speech_stopped
+        last = tl.last_delta - tl.speech_stopped
+        print(
+            f"latency:    end of speech -> first audio delta {first:.1f} ms, "
+            f"-> last delta {last:.1f} ms ({len(reply) / SAMPLE_RATE:.2f} s of audio, "
+            f"{tl.deltas} deltas; sent {appended_ms} ms of microphone audio)",
+            file=out,
+        )
+    with wave.open(str(output), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(SAMPLE_RATE)
-        w.writeframes(samples.astype("<i2").tobytes())
+        w.writeframes(reply.astype("<i2").tobytes())
+    print(f"reply:      {output} ({len(reply) / SAMPLE_RATE:.2f} s, 24 kHz PCM16)", file=out)
+    print("playback:   not yet (audio devices arrive with a later version)", file=out)
 
 
-def _snr_db(reference: npt.NDArray[np.int16], decoded: npt.NDArray[np.int16]) -> float:
-    ref = reference.astype(np.float64)
-    noise = ref - decoded.astype(np.float64)
-    return float(10 * np.log10(np.sum(ref**2) / max(np.sum(noise**2), 1e-12)))
-
-
-def _per_call_ns(function: Callable[[Any], object], inputs: Sequence[Any]) -> float:
-    """Median over 5 passes of the mean time of one call, in ns (the first pass warms up)."""
-    passes = []
-    for _ in range(5):
-        t0 = time.perf_counter_ns()
-        for x in inputs:
-            function(x)
-        passes.append((time.perf_counter_ns() - t0) / len(inputs))
-    return float(np.median(passes))
-
-
-def _delta_event(append_text: str, index: int) -> str:
-    """The audio delta event a server would stream back carrying an append's audio."""
-    audio = json.loads(append_text)["audio"]
-    return json.dumps(
-        {
-            "type": "response.output_audio.delta",
-            "event_id": f"event_{index}",
-            "response_id": "resp_demo",
-            "item_id": "item_demo",
-            "output_index": 0,
-            "content_index": 0,
-            "delta": audio,
-        }
-    )
-
-
-def run_demo(wav: Path | None, *, output: Path | None, codec: str) -> int:
-    name, samples = _read_wav(wav)
-    seconds = len(samples) / SAMPLE_RATE
-    print(f"realtalk demo: {name}, {seconds:.2f} s of 16-bit mono {SAMPLE_RATE} Hz")
-    frames = [samples[i : i + FRAME_SAMPLES] for i in range(0, len(samples), FRAME_SAMPLES)]
-
-    # Out: 20 ms frames -> input_audio_buffer.append JSON text.
-    event_ids = [f"append_{i}" for i in range(len(frames))]
-    appends = [core.encode_append(f, event_id=e) for f, e in zip(frames, event_ids, strict=True)]
-    send_ns = _per_call_ns(core.encode_append, frames)
-    wire_bytes = sum(len(t) for t in appends)
-    print(
-        f"  send     {len(appends)} append events ({FRAME_MS} ms each), "
-        f"{wire_bytes / 1024:.0f} KiB of JSON, {send_ns / 1000:.2f} µs per event"
-    )
-
-    # Back: the same audio as server delta events -> samples.
-    deltas = [_delta_event(t, i) for i, t in enumerate(appends)]
-    parsed = [core.parse_server_event(d) for d in deltas]
-    recv_ns = _per_call_ns(core.parse_server_event, deltas)
-    received = np.concatenate([p.samples for p in parsed if isinstance(p, core.AudioDelta)])
-    identical = np.array_equal(received, samples)
-    print(
-        f"  receive  {len(parsed)} audio delta events, {recv_ns / 1000:.2f} µs per event, "
-        f"samples {'identical' if identical else 'DIFFERENT'}"
-    )
-
-    # float32 <-> int16 is exact at this scale.
-    float_ok = np.array_equal(core.f32_to_pcm16(core.pcm16_to_f32(samples)), samples)
-    print(f"  float32  int16 -> float32 -> int16 {'exact' if float_ok else 'NOT exact'}")
-
-    # G.711 is lossy: report how lossy.
-    ulaw = core.ulaw_decode(core.ulaw_encode(samples))
-    alaw = core.alaw_decode(core.alaw_encode(samples))
-    print(
-        f"  G.711    mu-law SNR {_snr_db(samples, ulaw):.1f} dB, "
-        f"A-law SNR {_snr_db(samples, alaw):.1f} dB (1 byte per sample)"
-    )
-
-    if output is not None:
-        out = {"pcm16": received, "ulaw": ulaw, "alaw": alaw}[codec]
-        _write_wav(output, out)
-        print(f"  wrote    {output} ({codec} round trip)")
-
-    ok = identical and float_ok
-    print("ok" if ok else "FAILED: the round trip changed the audio")
-    return 0 if ok else 1
+def run_demo(
+    question: Path | None,
+    *,
+    output: Path,
+    url: str | None = None,
+    local: bool = False,
+    dialect: str = "ga",
+    out: TextIO = sys.stdout,
+) -> int:
+    """Run the demo; the process exit code (0: the answer arrived and was written)."""
+    try:
+        return trio.run(_run, question, output, url, local, dialect, out)
+    except RealtalkError as exc:
+        print(f"realtalk demo: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"realtalk demo: {exc}", file=sys.stderr)
+        return 1

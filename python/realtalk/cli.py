@@ -20,26 +20,58 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="round-trip a WAV through the audio core, as it would travel to and from the API",
+        help="ask a spoken question and show the session's timeline and latency",
         description=(
-            "Send a WAV (a bundled voice clip by default) through the native audio core the "
-            "way a session does: 20 ms input_audio_buffer.append events out, audio delta "
-            "events back, and through G.711. Prints what happened and how long it took. "
-            "No API key or network is used."
+            "Start the embedded Realtime server, stream a bundled spoken question to it at "
+            "real time, let server VAD find the end of the turn, and print every event with "
+            "millisecond timestamps, the transcript and the latency from the end of speech "
+            "to the first and last audio delta. The reply is written to a WAV file. With "
+            "OPENAI_API_KEY (or AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY) set, or "
+            "--url, it talks to that endpoint instead."
         ),
     )
     demo.add_argument(
-        "wav", nargs="?", type=Path, help="16-bit mono 24 kHz WAV (default: bundled clip)"
+        "wav", nargs="?", type=Path, help="a 16-bit mono WAV question (default: bundled)"
     )
     demo.add_argument(
-        "-o", "--output", type=Path, help="write the audio that came back through the codec"
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("realtalk-demo-reply.wav"),
+        help="where to write the reply (default: ./realtalk-demo-reply.wav)",
     )
+    demo.add_argument("--url", help="any ws:// or wss:// Realtime endpoint")
     demo.add_argument(
-        "--codec",
-        choices=["pcm16", "ulaw", "alaw"],
-        default="pcm16",
-        help="the codec whose output --output writes (default: pcm16)",
+        "--local", action="store_true", help="use the embedded server even if a key is set"
     )
+    demo.add_argument("--dialect", choices=["ga", "beta"], default="ga")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the embedded Realtime server (offline stand-in for the API)",
+        description=(
+            "Serve the Realtime API's wire protocol on ws://HOST:PORT: /v1/realtime?model=... "
+            "(OpenAI shape), /openai/realtime?api-version=...&deployment=... and "
+            "/openai/v1/realtime?model=... (Azure shapes); the dialect follows the "
+            "OpenAI-Beta header. Logs one line per event."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default: loopback)")
+    serve.add_argument("--port", type=int, default=8765, help="TCP port (default: 8765; 0: any)")
+    serve.add_argument(
+        "--brain",
+        default="echo",
+        help="'echo' (default) or the path of a JSON script for the scripted brain",
+    )
+    serve.add_argument("--paced", action="store_true", help="send audio at real time")
+    serve.add_argument(
+        "--delta-ms", type=int, default=100, help="ms of audio per audio delta (default: 100)"
+    )
+    serve.add_argument("--api-key", help="require exactly this key (default: any key)")
+    serve.add_argument(
+        "--max-session-s", type=float, default=3600.0, help="session length limit in seconds"
+    )
+    serve.add_argument("--quiet", action="store_true", help="do not log every event")
     return parser
 
 
@@ -48,7 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from realtalk._demo import run_demo
 
-        return run_demo(args.wav, output=args.output, codec=args.codec)
+        return run_demo(
+            args.wav, output=args.output, url=args.url, local=args.local, dialect=args.dialect
+        )
+    if args.command == "serve":
+        from realtalk._serve import run_serve
+
+        return run_serve(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
 
 

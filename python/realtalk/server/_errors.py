@@ -351,16 +351,19 @@ def cannot_update_voice() -> ApiError:
     )
 
 
-def invalid_audio() -> ApiError:
+def invalid_audio(param: str = "audio.audio") -> ApiError:
     """``input_audio_buffer.append`` whose ``audio`` is not base64 (decoding it is the
     server's job when it buffers the audio, not the validator's). Verbatim, including the
     odd param (Azure-Samples/aoai-realtime-audio-sdk#95, a PCM16 session; the wording for
-    G.711 sessions is not public)."""
+    G.711 sessions is not public). For an ``input_audio`` part of
+    ``conversation.item.create``, ``param`` is the part's path (``item.content[0].audio``),
+    also named in the message (reconstructed)."""
+    name = "audio" if param == "audio.audio" else param
     return _request_error(
         "invalid_value",
-        "Invalid 'audio'. Expected base64-encoded audio bytes (mono PCM16 at 24kHz) but got an "
-        "invalid value.",
-        "audio.audio",
+        f"Invalid '{name}'. Expected base64-encoded audio bytes (mono PCM16 at 24kHz) but got "
+        "an invalid value.",
+        param,
     )
 
 
@@ -460,8 +463,9 @@ def not_supported(event_type: str) -> ApiError:
 def session_expired(minutes: int = 60) -> ApiError:
     """The session hit its maximum duration (60 minutes on the live API). Verbatim
     (pollen-robotics/reachy_mini_conversation_app#134, where it is also the close reason)."""
+    unit = "minute" if minutes == 1 else "minutes"
     return _request_error(
-        "session_expired", f"Your session hit the maximum duration of {minutes} minutes."
+        "session_expired", f"Your session hit the maximum duration of {minutes} {unit}."
     )
 
 

@@ -166,9 +166,10 @@ async def open_server(
     def brain_for_connection() -> Brain:
         if brain is None:
             return EchoBrain()
-        if hasattr(brain, "respond"):
-            return brain
-        return brain()
+        # A class or a function makes one brain per connection; an instance is shared.
+        if isinstance(brain, type) or not hasattr(brain, "respond"):
+            return brain()
+        return brain  # type: ignore[return-value]
 
     try:
         async with trio.open_nursery() as nursery:
@@ -198,7 +199,13 @@ async def open_server(
                     log=log,
                     number=number,
                 )
-                await session.run()
+                try:
+                    await session.run()
+                except Exception as exc:  # one session's bug must not end the server
+                    await session.fail(exc)
+                    if log is not None:
+                        log(f"connection #{number} failed: {type(exc).__name__}: {exc}")
+                    return
                 if log is not None:
                     log(f"connection #{number} closed")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import math
 import time
@@ -113,6 +114,9 @@ class _Item:
     #: User input audio (at the input rate) or assistant audio sent (at the output rate).
     audio: Int16Array | None = None
     audio_rate: int = 24000
+    previous_item_id: str | None = None
+    #: Truncated by the client: a response still streaming it adds no more to it.
+    truncated: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -211,10 +215,12 @@ class ServerSession:
 
     async def _send(self, event: JSON, text: str | None = None) -> None:
         faults = self._faults
+        if self._stalled:
+            # Dropped, not awaited forever: the reader (which sends errors and replies) must
+            # keep reading client events, or trio-websocket stops answering pings too.
+            return
         if faults.delay_ms:
             await trio.sleep(faults.delay_ms / 1000)
-        if self._stalled:
-            await trio.sleep_forever()
         # Shielded: a cancelled response must never leave half a frame on the socket.
         with trio.CancelScope(shield=True):
             async with self._send_lock:
@@ -249,18 +255,29 @@ class ServerSession:
                 self._nursery = nursery
                 nursery.start_soon(self._expire)
                 await self.emit("session.created", session=self.session)
+                if self._faults.oversized_event_bytes:
+                    await self._send_oversized(self._faults.oversized_event_bytes)
                 await self.emit(
                     "conversation.created",
                     conversation={"id": self._conversation_id, "object": "realtime.conversation"},
                 )
-                if self._faults.oversized_event_bytes:
-                    await self._send_oversized(self._faults.oversized_event_bytes)
                 await self._read_loop()
                 nursery.cancel_scope.cancel()
         except* _Dropped:
             await self._drop()
         except* trio_websocket.ConnectionClosed:
             pass
+
+    async def fail(self, exc: BaseException) -> None:
+        """End the session after an unexpected error: a ``server_error`` event (as the API
+        sends), then close code 1011. Never raises."""
+        del exc
+        with trio.move_on_after(1), contextlib.suppress(Exception):
+            error = errors.server_error(str(self.session.get("id", "")))
+            await self._ws.send_message(
+                json.dumps(error.event(event_id=new_id("event"), client_event_id=None))
+            )
+            await self._ws.aclose(1011, "server error")
 
     async def _read_loop(self) -> None:
         while True:
@@ -278,10 +295,10 @@ class ServerSession:
 
     async def _expire(self) -> None:
         await trio.sleep(self._options.max_session_s)
-        await self._error(
-            errors.session_expired(max(1, round(self._options.max_session_s / 60))), None
-        )
-        await self._ws.aclose(1000, "session expired")
+        expired = errors.session_expired(max(1, round(self._options.max_session_s / 60)))
+        await self._error(expired, None)
+        # As the live API ends it: 1001 (going away), the error's message as the reason.
+        await self._ws.aclose(1001, expired.message)
 
     async def _send_oversized(self, size: int) -> None:
         limits = [{"name": "requests", "limit": 1000, "remaining": 999, "reset_seconds": 0.06}]
@@ -299,7 +316,9 @@ class ServerSession:
             return
         try:
             obj = json.loads(message, parse_constant=_refuse_constant)
-        except ValueError:  # JSONDecodeError, and NaN / Infinity, which are not JSON
+        # JSONDecodeError, NaN / Infinity (which are not JSON), and nesting deeper than the
+        # recursion limit (RecursionError would end the session and the whole server).
+        except (ValueError, RecursionError):
             await self._error(errors.invalid_json(), None)
             return
         client_id = obj.get("event_id") if isinstance(obj, dict) else None
@@ -318,6 +337,10 @@ class ServerSession:
 
     async def _on_session_update(self, obj: JSON, client_id: str | None) -> None:
         patch = obj["session"]
+        negative = _negative_vad_duration(patch, self.dialect)
+        if negative is not None:
+            await self._error(negative, client_id)
+            return
         if "model" in patch and patch["model"] != self.session.get("model"):
             await self._error(errors.model_immutable(), client_id)
             return
@@ -472,9 +495,15 @@ class ServerSession:
         item.setdefault("object", "realtime.item")
         item["status"] = "completed"
         audio, rate = None, self.input_rate
-        for part in item.get("content", []) or []:
+        for index, part in enumerate(item.get("content", []) or []):
             if isinstance(part, dict) and part.get("type") == "input_audio" and part.get("audio"):
-                audio = to_pcm16(base64.b64decode(part["audio"]), self.input_format)
+                try:
+                    data = base64.b64decode(part["audio"], validate=True)
+                except (binascii.Error, ValueError):
+                    param = f"item.content[{index}].audio"
+                    await self._error(errors.invalid_audio(param), client_id)
+                    return
+                audio = to_pcm16(data, self.input_format)
         self._insert(_Item(item, audio, rate), previous)
         await self._announce_item(item, previous)
 
@@ -508,6 +537,11 @@ class ServerSession:
 
     async def _on_item_truncate(self, obj: JSON, client_id: str | None) -> None:
         item_id, end_ms = obj["item_id"], obj["audio_end_ms"]
+        if end_ms < 0:  # the schema has no minimum; a negative slice would cut from the end
+            await self._error(
+                errors.value_below_minimum("audio_end_ms", end_ms, 0, integer=True), client_id
+            )
+            return
         item = self._items.get(item_id)
         if item is None:
             await self._error(
@@ -526,6 +560,7 @@ class ServerSession:
             await self._error(errors.truncate_beyond_audio(audio_ms, end_ms), client_id)
             return
         item.audio = item.audio[: end_ms * item.audio_rate // 1000]
+        item.truncated = True
         for part in wire.get("content", []):
             if "transcript" in part:
                 part["transcript"] = ""
@@ -707,8 +742,10 @@ class ServerSession:
             chunks = max(1, math.ceil(len(samples) / step))
             # Transcript words spread evenly over the audio deltas, as the API interleaves them.
             word_chunk = [i * chunks // len(words) for i in range(len(words))]
-            started = time.monotonic()
+            started = trio.current_time()
             for n in range(chunks):
+                if item.truncated:
+                    break  # the client cut the item while it streamed: it stays cut
                 chunk = samples[n * step : (n + 1) * step]
                 payload = base64.b64encode(from_pcm16(chunk, self.output_format)).decode()
                 if self._faults.corrupt_audio and n == 0:
@@ -716,14 +753,14 @@ class ServerSession:
                 await self.emit("response.output_audio.delta", **common, delta=payload)
                 item.audio = np.concatenate([item.audio, chunk])
                 self._audio_emitted = True
+                if self._faults.drop_mid_response:
+                    raise _Dropped  # right after the first delta, before its transcript
                 for word, at in zip(words, word_chunk, strict=True):
                     if at == n:
                         response.open_text.append(word)
                         await self.emit(
                             "response.output_audio_transcript.delta", **common, delta=word
                         )
-                if self._faults.drop_mid_response:
-                    raise _Dropped
                 if self._options.paced:
                     await trio.sleep_until(started + (n + 1) * step / self.output_rate)
                 else:
@@ -749,6 +786,7 @@ class ServerSession:
         )
         if not response.out_of_band:
             previous = self._order[-1] if self._order else None
+            item.previous_item_id = previous
             self._insert(item, previous)
             await self._announce_added(wire, previous)
 
@@ -766,7 +804,8 @@ class ServerSession:
         index = len(response.output)
         cancelled = response.cancel_reason is not None
         if wire["type"] == "message":
-            text = "".join(response.open_text)
+            # A truncated item keeps no transcript (the API drops it on truncation).
+            text = "" if item.truncated else "".join(response.open_text)
             common = {
                 "response_id": response.id,
                 "item_id": wire["id"],
@@ -782,7 +821,7 @@ class ServerSession:
                 "response.content_part.done", **common, part=stream_part(response.open_audio, text)
             )
             wire["content"] = [assistant_part(self.dialect, response.open_audio, text)]
-        wire["status"] = "incomplete" if cancelled else "completed"
+        wire["status"] = "incomplete" if cancelled or item.truncated else "completed"
         response.output.append(_without_audio(wire))
         await self.emit(
             "response.output_item.done",
@@ -792,7 +831,9 @@ class ServerSession:
         )
         if not response.out_of_band and self.dialect == "ga":
             await self.emit(
-                "conversation.item.done", previous_item_id=None, item=_without_audio(wire)
+                "conversation.item.done",
+                previous_item_id=item.previous_item_id,
+                item=_without_audio(wire),
             )
 
     async def _call(self, response: _Response, index: int, call: CallFunction) -> None:
@@ -830,6 +871,26 @@ class ServerSession:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _negative_vad_duration(patch: Mapping[str, Any], dialect: Dialect) -> errors.ApiError | None:
+    """The error for a negative turn detection duration in a ``session.update`` patch.
+
+    The schema gives these integers no minimum, and :class:`EnergyVad` refuses negatives
+    with ``ConfigurationError``, which would end the session and the whole server.
+    """
+    if dialect == "ga":
+        where = "session.audio.input.turn_detection"
+        turn_detection = patch.get("audio", {}).get("input", {}).get("turn_detection")
+    else:
+        where, turn_detection = "session.turn_detection", patch.get("turn_detection")
+    if not isinstance(turn_detection, dict):
+        return None
+    for key, value in turn_detection.items():
+        negative = isinstance(value, int | float) and value < 0
+        if key in ("prefix_padding_ms", "silence_duration_ms") and negative:
+            return errors.value_below_minimum(f"{where}.{key}", value, 0, integer=True)
+    return None
 
 
 def _without_audio(wire: JSON) -> JSON:
