@@ -3,10 +3,13 @@
 //! --no-default-features`; `py/` holds the thin PyO3 wrappers.
 
 pub mod b64;
+pub mod capture;
+pub mod device;
 pub mod error;
 pub mod events;
 pub mod g711;
 pub mod pcm;
+pub mod playback;
 pub mod resample;
 mod util;
 

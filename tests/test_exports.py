@@ -11,6 +11,9 @@ import realtalk.exceptions
 
 CORE_API = {
     "AudioDelta",
+    "CaptureBuffer",
+    "PlaybackBuffer",
+    "Playhead",
     "Resampler",
     "alaw_decode",
     "alaw_encode",

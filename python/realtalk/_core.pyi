@@ -7,7 +7,7 @@ Arrays must be C-contiguous and in native byte order; the error says how to fix 
 that is not.
 """
 
-from typing import Final, Literal, TypeAlias, final
+from typing import ClassVar, Final, Literal, Protocol, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +16,9 @@ from typing_extensions import Buffer
 __version__: Final[str]
 __all__ = [
     "AudioDelta",
+    "CaptureBuffer",
+    "PlaybackBuffer",
+    "Playhead",
     "Resampler",
     "__version__",
     "alaw_decode",
@@ -285,3 +288,242 @@ class Resampler:
     @property
     def downmix(self) -> bool:
         """Whether the input channels are averaged into mono."""
+
+class _AudioDeltaLike(Protocol):
+    @property
+    def item_id(self) -> str: ...
+    @property
+    def content_index(self) -> int: ...
+    @property
+    def samples(self) -> _Int16Array: ...
+
+@final
+class Playhead:
+    """Where playback of one item (``item_id``, ``content_index``) stands, in samples at the
+    source rate (24 kHz for PCM16): what ``conversation.item.truncate`` needs."""
+
+    @property
+    def item_id(self) -> str:
+        """The assistant item."""
+    @property
+    def content_index(self) -> int:
+        """The audio content part of the item."""
+    @property
+    def played_samples(self) -> int:
+        """Samples the listener has heard: consumed by the device, less the output latency
+        and the resampler's delay. After an interrupt: every sample up to the end of the
+        fade-out (which the device still plays)."""
+    @property
+    def audio_end_ms(self) -> int:
+        """``played_samples * 1000 // sample_rate``: the ``audio_end_ms`` to truncate at."""
+    @property
+    def received_samples(self) -> int:
+        """Samples of the item pushed so far."""
+    @property
+    def flushed_samples(self) -> int:
+        """Samples of the item discarded by an interrupt."""
+    @property
+    def sample_rate(self) -> int:
+        """The source rate in Hz the sample counts are at."""
+
+@final
+class PlaybackBuffer:
+    """Jitter buffer and playhead between decoded audio deltas and a PortAudio output stream.
+
+    One producer (the trio side: :meth:`push`, :meth:`end_of_stream`, :meth:`interrupt`, the
+    playhead queries) and one consumer: the native output callback at
+    :meth:`callback_address`, or :meth:`fill` from Python when no stream runs. The consumer
+    never takes the GIL, allocates or blocks. It waits until ``start_threshold_ms`` of audio
+    is buffered (or :meth:`end_of_stream`), resamples from ``source_rate`` to ``device_rate``,
+    and copies the mono source to every channel. When the buffer runs dry it fades out over
+    3 ms, plays silence, counts an underrun, and fades back in when audio returns: no sample
+    is dropped or repeated (a faded sample counts as played). For every item, samples pushed
+    = played + buffered + flushed.
+
+    To play through PortAudio, open a paFloat32, interleaved output stream with ``channels``
+    channels at ``device_rate``, passing ``callback_address()`` as the callback and
+    :attr:`user_data` as its user data; then call :meth:`set_output_latency_frames` with
+    ``Pa_GetStreamInfo(stream).outputLatency * device_rate``. Keep this object alive until
+    the stream is closed: :attr:`user_data` points into it.
+
+    Lifecycle notices (started, drained, interrupted, underrun) are bits that the consumer
+    sets and :meth:`notices` reads and clears; poll it (and :attr:`notice_count`) every few
+    ms from trio: the audio thread never wakes Python.
+
+    Args:
+        device_rate: the output stream's sample rate in Hz.
+        channels: the output stream's channels (1 to 32).
+        source_rate: the rate of pushed samples in Hz: 24000 for PCM16, 8000 for G.711.
+        start_threshold_ms: audio buffered before playback starts, in ms (0 to 60000).
+        capacity_s: ring capacity in seconds at the source rate (allocated once).
+        max_frames_per_callback: the largest callback served; larger ones get silence and
+            count an error.
+
+    Raises:
+        ConfigurationError: a setting out of range.
+    """
+
+    NOTICE_STARTED: ClassVar[int]
+    NOTICE_DRAINED: ClassVar[int]
+    NOTICE_INTERRUPTED: ClassVar[int]
+    NOTICE_UNDERRUN: ClassVar[int]
+
+    def __new__(
+        cls,
+        device_rate: int,
+        *,
+        channels: int = 1,
+        source_rate: int = 24000,
+        start_threshold_ms: int = 70,
+        capacity_s: float = 60.0,
+        max_frames_per_callback: int = 8192,
+    ) -> PlaybackBuffer: ...
+    def push(
+        self, item_id: str, content_index: int, samples: _Int16Array | _Float32Array | Buffer
+    ) -> None:
+        """Buffer mono samples of one item at the source rate: int16 (or PCM16 bytes) or
+        float32. All or nothing.
+
+        Raises:
+            AudioFormatError: wrong dtype or layout, or not 1-D.
+            ConfigurationError: ``content_index`` negative or too large.
+            BufferError: the ring is full, or 256 items still have audio buffered.
+        """
+    def push_delta(self, delta: AudioDelta | _AudioDeltaLike) -> None:
+        """:meth:`push` of an :class:`AudioDelta`'s samples under its ``item_id`` and
+        ``content_index``."""
+    def end_of_stream(self) -> None:
+        """Mark the end of the audio pushed so far (``response.output_audio.done``): playback
+        starts even below the threshold, and running dry there is a drain (notice), not an
+        underrun."""
+    def interrupt(self) -> Playhead | None:
+        """Stop playback: ask the consumer to fade out within its next callback (at most
+        3 ms) and discard everything pushed so far. Idempotent while pending. Returns at
+        once: the exact :class:`Playhead` of the cut item if the consumer already finished,
+        else ``None`` (wait with :meth:`poll_interrupt`)."""
+    @property
+    def interrupt_requested(self) -> bool:
+        """An interrupt is pending: the consumer has not run since it was asked."""
+    def poll_interrupt(self) -> Playhead | None:
+        """The exact playhead of the last finished interrupt (the item that was cut, or the
+        last one played), or ``None`` while one is pending or if none happened."""
+    def fill(self, frames: int) -> _Float32Array:
+        """Run the consumer for ``frames`` device frames and return them: shape ``(frames,)``
+        for mono, ``(frames, channels)`` otherwise. For tests and offline rendering; while a
+        stream runs, a concurrent call gets silence and counts an error.
+
+        Raises:
+            ConfigurationError: ``frames`` negative or above ``max_frames_per_callback``.
+        """
+    def played_samples(self, item_id: str, content_index: int = 0) -> int:
+        """Samples of the item heard so far at the source rate (0 for an unknown item);
+        never decreases."""
+    def playhead(self, item_id: str | None = None, content_index: int = 0) -> Playhead | None:
+        """The playhead of an item, or of the item playing (or played last) when ``item_id``
+        is ``None``; ``None`` if unknown. Only the last 256 items are tracked."""
+    def set_output_latency_frames(self, frames: int) -> None:
+        """Device frames between a callback's return and the speaker, subtracted from the
+        playhead (``outputLatency * device_rate`` from ``Pa_GetStreamInfo``).
+
+        Raises:
+            ConfigurationError: negative.
+        """
+    @property
+    def output_latency_frames(self) -> int:
+        """The output latency set, in device frames."""
+    def notices(self) -> int:
+        """Pending notice bits (``NOTICE_*``), cleared by reading."""
+    @property
+    def notice_count(self) -> int:
+        """Notices raised since construction (cheap to poll for change)."""
+    @property
+    def buffered_samples(self) -> int:
+        """Source samples pushed and not yet played or flushed."""
+    @property
+    def resampler_delay(self) -> float:
+        """The resampler's delay in source samples."""
+    def statistics(self) -> dict[str, int]:
+        """A snapshot of counters: callbacks, frames_out, pushed/played/flushed/buffered
+        samples, underruns, drains, interrupts, errors, panics, max_callback_ns and
+        PortAudio's output underflow/overflow/priming flags."""
+    @staticmethod
+    def callback_address() -> int:
+        """Address of the native ``PaStreamCallback`` for this buffer's output stream."""
+    @property
+    def user_data(self) -> int:
+        """Pointer to pass as the stream callback's user data (valid while self lives)."""
+    @property
+    def device_rate(self) -> int:
+        """Device sample rate in Hz."""
+    @property
+    def source_rate(self) -> int:
+        """Source sample rate in Hz."""
+    @property
+    def channels(self) -> int:
+        """Device channels."""
+    @property
+    def start_threshold_ms(self) -> int:
+        """Buffered audio needed to start, in ms."""
+    @property
+    def max_frames_per_callback(self) -> int:
+        """The largest callback served."""
+
+@final
+class CaptureBuffer:
+    """Ring between a PortAudio input stream and the trio side.
+
+    The native input callback at :meth:`callback_address` (with :attr:`user_data`) copies
+    paFloat32 interleaved frames in, never taking the GIL; :meth:`read` takes them out.
+    When the ring is full the newest frames are dropped and counted (``overflow_frames``
+    in :meth:`statistics`), never silently. Keep this object alive until the stream is
+    closed.
+
+    Args:
+        channels: channels of the input stream (1 to 32).
+        capacity_s: ring capacity in seconds (allocated once).
+        sample_rate: the input stream's rate in Hz (for the capacity, and informative).
+
+    Raises:
+        ConfigurationError: a setting out of range.
+    """
+
+    def __new__(
+        cls, *, channels: int = 1, capacity_s: float = 10.0, sample_rate: int = 48000
+    ) -> CaptureBuffer: ...
+    def read(self, max_frames: int | None = None) -> _Float32Array:
+        """Take up to ``max_frames`` frames (all available if ``None``): float32 of shape
+        ``(frames,)`` for mono, ``(frames, channels)`` otherwise.
+
+        Raises:
+            ConfigurationError: ``max_frames`` negative.
+        """
+    def write(self, frames: _Float32Array | Buffer) -> int:
+        """Run the input callback's logic from Python: append float32 frames (``(frames,)``
+        mono or ``(frames, channels)``); returns the frames kept, the rest counted as
+        overflow.
+
+        Raises:
+            AudioFormatError: not float32, or the wrong shape.
+        """
+    @property
+    def available(self) -> int:
+        """Frames ready to read."""
+    @property
+    def channels(self) -> int:
+        """Channels per frame."""
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate in Hz."""
+    @property
+    def capacity_frames(self) -> int:
+        """Ring capacity in frames."""
+    def statistics(self) -> dict[str, int]:
+        """A snapshot of counters: callbacks, frames_in, frames_read, overflow_frames,
+        overflows, available_frames, errors, panics, and PortAudio's input
+        overflow/underflow flags."""
+    @staticmethod
+    def callback_address() -> int:
+        """Address of the native ``PaStreamCallback`` for this buffer's input stream."""
+    @property
+    def user_data(self) -> int:
+        """Pointer to pass as the stream callback's user data (valid while self lives)."""

@@ -8,6 +8,9 @@ Errors in input data raise subclasses of :class:`ValueError` from
 
 from realtalk._core import (
     AudioDelta,
+    CaptureBuffer,
+    PlaybackBuffer,
+    Playhead,
     Resampler,
     alaw_decode,
     alaw_encode,
@@ -23,6 +26,9 @@ from realtalk._core import (
 
 __all__ = [
     "AudioDelta",
+    "CaptureBuffer",
+    "PlaybackBuffer",
+    "Playhead",
     "Resampler",
     "alaw_decode",
     "alaw_encode",

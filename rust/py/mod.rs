@@ -4,11 +4,13 @@ use pyo3::prelude::*;
 
 mod b64;
 mod buffer;
+mod capture;
 mod error;
 mod events;
 mod g711;
 mod json;
 mod pcm;
+mod playback;
 mod resample;
 
 #[pymodule]
@@ -19,5 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     b64::register(m)?;
     events::register(m)?;
     resample::register(m)?;
+    playback::register(m)?;
+    capture::register(m)?;
     Ok(())
 }
