@@ -8,6 +8,19 @@ VENV=${VENV:-.venv}
 scripts/lint.sh
 echo "==> cargo test (pure core, no Python)"
 cargo test --quiet --no-default-features
+# --- audio servers for tests/test_audio_devices.py: scripts/audio_up.sh -------------------
+# PulseAudio (null sink) and JACK (dummy backend, loopback ports), with their Debian packages
+# installed when root with apt. When that cannot be done, audio_up.sh prints one line saying
+# what it skipped and why, and those tests skip with that reason. REALTALK_AUDIO=0 skips it.
+# The servers are stopped when this script exits, pass or fail.
+export AUDIO_DIR=${AUDIO_DIR:-/tmp/realtalk-audio}
+trap 'bash scripts/audio_down.sh' EXIT
+bash scripts/audio_up.sh
+if [ -f "$AUDIO_DIR/env.sh" ]; then
+    # shellcheck source=/dev/null
+    . "$AUDIO_DIR/env.sh"
+fi
+# --- end of the audio block ------------------------------------------------------------------
 echo "==> pytest"
 "$VENV/bin/python" -m pytest -q
 echo "==> benches (check mode)"

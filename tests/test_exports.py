@@ -70,6 +70,7 @@ def test_core_all_is_the_documented_api() -> None:
         "realtalk.protocol",
         "realtalk.client",
         "realtalk.server",
+        "realtalk.audio",
     ],
 )
 def test_every_exported_name_exists(module: str) -> None:

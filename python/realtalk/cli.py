@@ -72,6 +72,17 @@ def _parser() -> argparse.ArgumentParser:
         "--max-session-s", type=float, default=3600.0, help="session length limit in seconds"
     )
     serve.add_argument("--quiet", action="store_true", help="do not log every event")
+
+    commands.add_parser(
+        "devices",
+        help="list the audio devices PortAudio finds",
+        description=(
+            "Print every audio device PortAudio finds: name, host API, input and output "
+            "channels, default sample rate, default low and high latencies, and which are "
+            "the default input and output. Needs the PortAudio library (libportaudio2, or "
+            "REALTALK_PORTAUDIO_LIB set to its path)."
+        ),
+    )
     return parser
 
 
@@ -87,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from realtalk._serve import run_serve
 
         return run_serve(args)
+    if args.command == "devices":
+        from realtalk._devices_cli import run_devices
+
+        return run_devices()
     raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
 
 

@@ -225,8 +225,8 @@ class Session:
                 self._start_tool(event)
             case ResponseDone():
                 self._response_done(event.response_id)
-            case SpeechStarted() if self._sink is not None:
-                interrupted = self._interrupt_now(
+            case SpeechStarted() if self._sink is not None and self._speaking():
+                interrupted = await self._interrupt_now(
                     server_cancels=self._conn.turn_detection_cancels()
                 )
                 await self._events_in.send(event)
@@ -409,18 +409,39 @@ class Session:
             or self._conn.response_state is not ResponseState.IDLE
         )
 
-    def _interrupt_now(
+    async def _interrupt_now(
         self, *, server_cancels: bool, played_samples: int | None = None
     ) -> Interrupted:
         target = self._conn.audio_item()
-        if played_samples is None:
-            if self._sink is None or target is None:
-                played_samples = 0
+        sink = self._sink
+        if sink is not None:
+            stop = getattr(sink, "stop_playback", None)
+            if stop is not None:
+                # A device sink stops with a short fade and reports exactly what it
+                # consumed, all of which the listener hears.
+                heard = await stop(*target) if target is not None else await stop(None, 0)
+                if played_samples is None:
+                    played_samples = heard
             else:
-                played_samples = self._sink.played_samples(*target)
-        if self._sink is not None:
-            self._sink.clear()
-        return self._conn.interrupt(played_samples=played_samples, server_cancels=server_cancels)
+                if played_samples is None and target is not None:
+                    played_samples = sink.played_samples(*target)
+                sink.clear()
+        return self._conn.interrupt(
+            played_samples=played_samples or 0, server_cancels=server_cancels
+        )
+
+    def attach_audio_sink(self, sink: AudioSink | None) -> None:
+        """Send received audio to ``sink`` (a player) from now on, or back to
+        :meth:`events` with ``None``. With a sink, interruptions use its playhead and
+        server-VAD speech starts interrupt playback by themselves."""
+        if sink is not None and not isinstance(sink, AudioSink):
+            raise TypeError(f"audio sink needs push/played_samples/clear, got {sink!r}")
+        self._sink = sink
+
+    @property
+    def output_sample_rate(self) -> int:
+        """Hz of the audio the server sends: 24000 (PCM16) or 8000 (G.711)."""
+        return self._conn.output_sample_rate
 
     async def interrupt(
         self, *, played_samples: int | None = None, played_ms: float | None = None
@@ -441,7 +462,7 @@ class Session:
             if not math.isfinite(played_ms) or played_ms < 0:
                 raise ValueError(f"played_ms must be finite and >= 0, got {played_ms}")
             played_samples = int(played_ms * self._conn.output_sample_rate // 1000)
-        interrupted = self._interrupt_now(server_cancels=False, played_samples=played_samples)
+        interrupted = await self._interrupt_now(server_cancels=False, played_samples=played_samples)
         await self._flush()
         return interrupted
 
