@@ -18,6 +18,7 @@ lint: setup
 bench: setup
 	$(VENV)/bin/python benches/bench_codec.py
 	$(VENV)/bin/python benches/bench_resample.py
+	bash scripts/audio_up.sh; $(VENV)/bin/python benches/bench_audio.py; bash scripts/audio_down.sh
 
 # Property tests with fresh random examples and many more of them (not part of `test`).
 hypothesis-long: setup

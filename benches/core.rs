@@ -2,6 +2,7 @@
 //! nanoseconds of `benches/bench_codec.py` go. Run: `cargo bench --no-default-features`.
 //! No harness dependency: a median of repeated timed batches is all this needs.
 
+use _core::playback::{PlaybackBuffer, PlaybackConfig};
 use _core::resample::{Quality, Resampler};
 use _core::{b64, events, g711, pcm};
 use std::hint::black_box;
@@ -109,8 +110,57 @@ fn main() {
     ] {
         time_resampler(in_rate, out_rate, quality);
     }
+    for source_rate in [24_000, 48_000] {
+        time_playback_fill(source_rate);
+    }
 }
 
+/// The output callback's work for 10 ms at 48 kHz (480 frames, mono) with audio buffered:
+/// what runs on the audio thread, without PortAudio around it. Pushes happen between the
+/// timed batches (they run on the trio side, not in the callback).
+fn time_playback_fill(source_rate: u32) {
+    let mut config = PlaybackConfig::new(48_000);
+    config.source_rate = source_rate;
+    config.capacity_samples = source_rate as usize * 4;
+    let mut buffer = PlaybackBuffer::new(config).unwrap();
+    let chunk: Vec<f32> = (0..source_rate as usize / 100)
+        .map(|i| (i as f32 * 0.05).sin() * 0.5)
+        .collect();
+    let output = buffer.output().clone();
+    let mut out = vec![0.0f32; 480];
+    let batch = 200; // 2 s of audio per batch
+    let mut per_call: Vec<f64> = (0..31)
+        .map(|_| {
+            for _ in 0..batch {
+                buffer.push("item", 0, &chunk).unwrap();
+            }
+            let t = Instant::now();
+            for _ in 0..batch {
+                output.fill(black_box(&mut out), 480);
+            }
+            t.elapsed().as_nanos() as f64 / batch as f64
+        })
+        .collect();
+    per_call.sort_by(f64::total_cmp);
+    let label = format!("playback fill 10 ms @48k from {}k", source_rate / 1000);
+    println!("{label:44} {:9.1} ns", per_call[per_call.len() / 2]);
+    let mut pushes: Vec<f64> = (0..31)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..batch {
+                buffer.push("item", 0, black_box(&chunk)).unwrap();
+            }
+            let ns = t.elapsed().as_nanos() as f64 / batch as f64;
+            for _ in 0..batch {
+                output.fill(&mut out, 480);
+            }
+            ns
+        })
+        .collect();
+    pushes.sort_by(f64::total_cmp);
+    let label = format!("playback push 10 ms at {}k", source_rate / 1000);
+    println!("{label:44} {:9.1} ns", pushes[pushes.len() / 2]);
+}
 /// One 10 ms mono chunk through a warm resampler, after checking that chunked output
 /// equals one-shot output.
 fn time_resampler(in_rate: u32, out_rate: u32, quality: Quality) {

@@ -127,6 +127,13 @@ impl Playhead {
 }
 
 /// Counters since construction; a snapshot.
+/// Upper bounds of the lateness buckets, in ns: 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50 ms.
+pub const LATENESS_BOUNDS_NS: [u64; LATENESS_BUCKETS - 1] = [
+    100_000, 250_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 20_000_000, 50_000_000,
+];
+/// Lateness buckets: one per bound and one for anything later.
+pub const LATENESS_BUCKETS: usize = 10;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlaybackStatistics {
     pub callbacks: u64,
@@ -142,6 +149,11 @@ pub struct PlaybackStatistics {
     pub errors: u64,
     pub panics: u64,
     pub max_callback_ns: u64,
+    /// How late callbacks started: the entry time minus (previous entry + previous
+    /// period), counted in buckets with upper bounds [`LATENESS_BOUNDS_NS`] (the last
+    /// bucket: later than the last bound), and the worst.
+    pub lateness_buckets: [u64; LATENESS_BUCKETS],
+    pub max_lateness_ns: u64,
     pub output_underflows: u64,
     pub output_overflows: u64,
     pub priming_callbacks: u64,
@@ -247,6 +259,11 @@ pub struct PlaybackOutput {
     errors: AtomicU64,
     panics: AtomicU64,
     max_callback_ns: AtomicU64,
+    /// When the next callback is due (ns since `epoch`; 0: no callback yet).
+    next_due_ns: AtomicU64,
+    lateness: [AtomicU64; LATENESS_BUCKETS],
+    max_lateness_ns: AtomicU64,
+    epoch: Instant,
     output_underflows: AtomicU64,
     output_overflows: AtomicU64,
     priming: AtomicU64,
@@ -365,6 +382,10 @@ impl PlaybackOutput {
             errors: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             max_callback_ns: AtomicU64::new(0),
+            next_due_ns: AtomicU64::new(0),
+            lateness: Default::default(),
+            max_lateness_ns: AtomicU64::new(0),
+            epoch: Instant::now(),
             output_underflows: AtomicU64::new(0),
             output_overflows: AtomicU64::new(0),
             priming: AtomicU64::new(0),
@@ -395,6 +416,7 @@ impl PlaybackOutput {
     /// error.
     pub fn fill(&self, out: &mut [f32], frames: usize) {
         let started = Instant::now();
+        self.note_timing(started, frames);
         self.callbacks.fetch_add(1, Relaxed);
         let ch = self.config.channels;
         if frames > self.config.max_frames_per_callback
@@ -416,6 +438,27 @@ impl PlaybackOutput {
         self.busy.store(false, Release);
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.max_callback_ns.fetch_max(ns, Relaxed);
+    }
+
+    /// Lateness of this callback against the period of the previous one.
+    fn note_timing(&self, now: Instant, frames: usize) {
+        let now_ns = u64::try_from(now.duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
+        let due = self.next_due_ns.load(Relaxed);
+        if due != 0 {
+            let late = now_ns.saturating_sub(due);
+            let bucket = LATENESS_BOUNDS_NS
+                .iter()
+                .position(|&bound| late <= bound)
+                .unwrap_or(LATENESS_BUCKETS - 1);
+            if let Some(counter) = self.lateness.get(bucket) {
+                counter.fetch_add(1, Relaxed);
+            }
+            self.max_lateness_ns.fetch_max(late, Relaxed);
+        }
+        let rate = u64::from(self.config.device_rate).max(1);
+        let period_ns = (frames as u64).saturating_mul(1_000_000_000) / rate;
+        self.next_due_ns
+            .store(now_ns.saturating_add(period_ns).max(1), Relaxed);
     }
 
     /// Count a panic caught around `fill` (by the C callback).
@@ -1027,6 +1070,8 @@ impl PlaybackBuffer {
             errors: sh.errors.load(Relaxed),
             panics: sh.panics.load(Relaxed),
             max_callback_ns: sh.max_callback_ns.load(Relaxed),
+            lateness_buckets: std::array::from_fn(|i| sh.lateness[i].load(Relaxed)),
+            max_lateness_ns: sh.max_lateness_ns.load(Relaxed),
             output_underflows: sh.output_underflows.load(Relaxed),
             output_overflows: sh.output_overflows.load(Relaxed),
             priming_callbacks: sh.priming.load(Relaxed),

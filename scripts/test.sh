@@ -26,3 +26,4 @@ echo "==> pytest"
 echo "==> benches (check mode)"
 "$VENV/bin/python" benches/bench_codec.py --check
 "$VENV/bin/python" benches/bench_resample.py --check
+"$VENV/bin/python" benches/bench_audio.py --check

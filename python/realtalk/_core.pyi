@@ -445,7 +445,9 @@ class PlaybackBuffer:
     def statistics(self) -> dict[str, int]:
         """A snapshot of counters: callbacks, frames_out, pushed/played/flushed/buffered
         samples, underruns, drains, interrupts, errors, panics, max_callback_ns and
-        PortAudio's output underflow/overflow/priming flags."""
+        PortAudio's output underflow/overflow/priming flags; callback timeliness as
+        ``max_lateness_ns`` and counts ``late_le_<N>us`` / ``late_gt_50000us`` of callbacks
+        that started that late (entry time minus previous entry plus previous period)."""
     @staticmethod
     def callback_address() -> int:
         """Address of the native ``PaStreamCallback`` for this buffer's output stream."""

@@ -313,11 +313,23 @@ impl PyPlaybackBuffer {
             ("errors", s.errors),
             ("panics", s.panics),
             ("max_callback_ns", s.max_callback_ns),
+            ("max_lateness_ns", s.max_lateness_ns),
             ("output_underflows", s.output_underflows),
             ("output_overflows", s.output_overflows),
             ("priming_callbacks", s.priming_callbacks),
         ] {
             d.set_item(k, v)?;
+        }
+        // Lateness buckets: "late_le_<bound>us" and "late_gt_<last bound>us".
+        for (i, count) in s.lateness_buckets.iter().enumerate() {
+            let key = match crate::playback::LATENESS_BOUNDS_NS.get(i) {
+                Some(bound) => format!("late_le_{}us", bound / 1000),
+                None => format!(
+                    "late_gt_{}us",
+                    crate::playback::LATENESS_BOUNDS_NS[i - 1] / 1000
+                ),
+            };
+            d.set_item(key, *count)?;
         }
         Ok(d)
     }
