@@ -170,3 +170,37 @@ async def test_a_session_plays_on_the_device_and_truncates_at_its_playhead() -> 
     # Measured: the device played 3.3 ms more than audio_end_ms says (whole ms, rounded
     # down, and the 3 ms fade-out after the cut, through the 24 -> 48 kHz resampler).
     assert 0 <= came_back_ms - interrupted.audio_end_ms <= 4, (came_back_ms, interrupted)
+
+
+async def test_the_microphone_feeds_server_vad_through_open_audio() -> None:
+    import realtalk
+    from realtalk.audio import open_audio
+    from realtalk.protocol import SpeechStarted, SpeechStopped
+    from realtalk.server import open_server
+    from realtalk.server._speech import synthesize
+
+    device = require_jack()
+    speech = synthesize("Hello, can you hear me?", sample_rate=RATE)
+    with trio.fail_after(30):
+        async with (
+            open_server() as server,
+            realtalk.connect(server.url, api_key="k") as session,
+            open_audio(session, input=device, speaker=False) as (_, microphone),
+        ):
+            assert microphone is not None
+            await trio.sleep(0.3)  # the JACK client's first callbacks
+            # Someone speaks into the "room": played into the loopback the mic records.
+            with Speaker(device, sample_rate=RATE, source_rate=RATE) as mouth:
+                mouth.buffer.push("talk", 0, speech)
+                mouth.buffer.end_of_stream()
+                first: SpeechStarted | None = None
+                async for event in session.events():
+                    if isinstance(event, SpeechStarted):
+                        first = event
+                    elif isinstance(event, SpeechStopped):
+                        last = event
+                        break
+            assert first is not None
+    speech_ms = len(speech) * 1000 // RATE
+    assert 0 < last.audio_end_ms - first.audio_start_ms <= speech_ms + 300 + 500 + 100
+    assert session.statistics().connection.audio_appended_ms > speech_ms
