@@ -4,7 +4,8 @@ What it does: start the embedded server in-process (or use a real endpoint when 
 ``--url`` is given), stream a bundled spoken question at real time as a microphone would,
 let server VAD find the end of the turn, and print a live timeline of the session's
 events with millisecond timestamps, the transcript, and a latency summary (end of speech
-→ first audio delta → last audio delta). The reply is written to a WAV file.
+→ first audio delta → last audio delta). The reply is written to a WAV file and played
+on the default output device when there is one.
 
 What it must never do: contact the network unless asked (an API key in the environment,
 ``--url``), or hide an error behind a traceback: failures are one line and exit code 1.
@@ -124,7 +125,13 @@ async def _stream(session: realtalk.Session, audio: Int16Array, rate: int, tl: _
 
 
 async def _run(
-    question: Path | None, output: Path, url: str | None, local: bool, dialect: str, out: TextIO
+    question: Path | None,
+    output: Path,
+    url: str | None,
+    local: bool,
+    dialect: str,
+    play: bool,
+    out: TextIO,
 ) -> int:
     name, audio, rate = _read_question(question)
     seconds = len(audio) / rate
@@ -148,7 +155,9 @@ async def _run(
                 await _watch(session, tl)
                 nursery.cancel_scope.cancel()
             stats = session.statistics().connection
-    _summary(tl, output, stats.audio_appended_ms)
+    reply = _summary(tl, output, stats.audio_appended_ms)
+    if play:
+        await _play(reply, out)
     return 0 if tl.status == "completed" else 1
 
 
@@ -186,7 +195,7 @@ async def _watch(session: realtalk.Session, tl: _Timeline) -> None:
                 return
 
 
-def _summary(tl: _Timeline, output: Path, appended_ms: int) -> None:
+def _summary(tl: _Timeline, output: Path, appended_ms: int) -> Int16Array:
     out = tl.out
     reply = np.concatenate(tl.reply) if tl.reply else np.zeros(0, np.int16)
     print(f"\ntranscript: {''.join(tl.transcript).strip() or '(none)'}", file=out)
@@ -205,7 +214,35 @@ def _summary(tl: _Timeline, output: Path, appended_ms: int) -> None:
         w.setframerate(SAMPLE_RATE)
         w.writeframes(reply.astype("<i2").tobytes())
     print(f"reply:      {output} ({len(reply) / SAMPLE_RATE:.2f} s, 24 kHz PCM16)", file=out)
-    print("playback:   not yet (audio devices arrive with a later version)", file=out)
+    return reply
+
+
+async def _play(reply: Int16Array, out: TextIO) -> None:
+    """Play the reply on the default output device, if there is one; say what happened."""
+    if not len(reply):
+        return
+    try:
+        from realtalk.audio import PortAudioError, default_device
+        from realtalk.audio._player import Speaker
+
+        device = default_device("output")
+        if device is None:
+            print("playback:   skipped (no output device; `realtalk devices` lists them)", file=out)
+            return
+        with Speaker(device, sample_rate=int(device.default_sample_rate)) as speaker:
+            speaker.buffer.push("reply", 0, reply)
+            speaker.buffer.end_of_stream()
+            seconds = len(reply) / SAMPLE_RATE
+            with trio.move_on_after(seconds + 2):
+                while speaker.buffer.buffered_samples or not (
+                    speaker.buffer.notices() & speaker.buffer.NOTICE_DRAINED
+                ):
+                    await trio.sleep(0.05)
+            # The device still holds its output latency's worth.
+            await trio.sleep(speaker.stream.info.output_latency + 0.05)
+        print(f"playback:   played on {device.name} ({device.host_api})", file=out)
+    except (PortAudioError, RealtalkError, OSError) as exc:
+        print(f"playback:   skipped ({exc})", file=out)
 
 
 def run_demo(
@@ -215,11 +252,12 @@ def run_demo(
     url: str | None = None,
     local: bool = False,
     dialect: str = "ga",
+    play: bool = True,
     out: TextIO = sys.stdout,
 ) -> int:
     """Run the demo; the process exit code (0: the answer arrived and was written)."""
     try:
-        return trio.run(_run, question, output, url, local, dialect, out)
+        return trio.run(_run, question, output, url, local, dialect, play, out)
     except RealtalkError as exc:
         print(f"realtalk demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
             "Start the embedded Realtime server, stream a bundled spoken question to it at "
             "real time, let server VAD find the end of the turn, and print every event with "
             "millisecond timestamps, the transcript and the latency from the end of speech "
-            "to the first and last audio delta. The reply is written to a WAV file. With "
+            "to the first and last audio delta. The reply is written to a WAV file and played "
+            "on the default output device when there is one. With "
             "OPENAI_API_KEY (or AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY) set, or "
             "--url, it talks to that endpoint instead."
         ),
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
         "--local", action="store_true", help="use the embedded server even if a key is set"
     )
     demo.add_argument("--dialect", choices=["ga", "beta"], default="ga")
+    demo.add_argument(
+        "--no-play", action="store_true", help="do not play the reply on the output device"
+    )
 
     serve = commands.add_parser(
         "serve",
@@ -92,7 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from realtalk._demo import run_demo
 
         return run_demo(
-            args.wav, output=args.output, url=args.url, local=args.local, dialect=args.dialect
+            args.wav,
+            output=args.output,
+            url=args.url,
+            local=args.local,
+            dialect=args.dialect,
+            play=not args.no_play,
         )
     if args.command == "serve":
         from realtalk._serve import run_serve
