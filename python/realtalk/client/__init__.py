@@ -6,6 +6,7 @@ from realtalk.client._session import (
     AudioSink,
     Session,
     SessionStatistics,
+    StoppingAudioSink,
     ToolCallFinished,
     connect,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "Endpoint",
     "Session",
     "SessionStatistics",
+    "StoppingAudioSink",
     "ToolCallFinished",
     "connect",
     "resolve_endpoint",

@@ -61,6 +61,7 @@ __all__ = [
     "AudioSink",
     "Session",
     "SessionStatistics",
+    "StoppingAudioSink",
     "ToolCallFinished",
     "connect",
 ]
@@ -88,6 +89,16 @@ class AudioSink(Protocol):
 
     def clear(self) -> None:
         """Drop everything not yet played (the user interrupted)."""
+
+
+@runtime_checkable
+class StoppingAudioSink(AudioSink, Protocol):
+    """An :class:`AudioSink` that can stop playback and report exactly what was heard
+    (the device layer's :class:`realtalk.audio.Speaker`); interruptions then wait for it
+    instead of using the :meth:`~AudioSink.played_samples` estimate."""
+
+    async def stop_playback(self, item_id: str | None, content_index: int = 0) -> int:
+        """Stop playback (short fade) and return the samples of ``item_id`` heard."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,18 +425,16 @@ class Session:
     ) -> Interrupted:
         target = self._conn.audio_item()
         sink = self._sink
-        if sink is not None:
-            stop = getattr(sink, "stop_playback", None)
-            if stop is not None:
-                # A device sink stops with a short fade and reports exactly what it
-                # consumed, all of which the listener hears.
-                heard = await stop(*target) if target is not None else await stop(None, 0)
-                if played_samples is None:
-                    played_samples = heard
-            else:
-                if played_samples is None and target is not None:
-                    played_samples = sink.played_samples(*target)
-                sink.clear()
+        if isinstance(sink, StoppingAudioSink):
+            # A device sink stops with a short fade and reports exactly what it
+            # consumed, all of which the listener hears.
+            heard = await sink.stop_playback(*(target or (None, 0)))
+            if played_samples is None:
+                played_samples = heard
+        elif sink is not None:
+            if played_samples is None and target is not None:
+                played_samples = sink.played_samples(*target)
+            sink.clear()
         return self._conn.interrupt(
             played_samples=played_samples or 0, server_cancels=server_cancels
         )

@@ -29,7 +29,7 @@ import numpy.typing as npt
 import trio
 import trio_websocket
 
-from realtalk.protocol import AudioFormat, SemanticVad, ServerVad, audio_format_rate
+from realtalk.protocol import AudioFormat, SemanticVad, ServerVad, SessionConfig, audio_format_rate
 from realtalk.server import _errors as errors
 from realtalk.server._brains import Brain, BrainError, CallFunction, Say, Turn, TurnItem, run_brain
 from realtalk.server._speech import synthesize
@@ -45,7 +45,6 @@ from realtalk.server._wire import (
     merge_session,
     message_item,
     new_id,
-    parsed_config,
     stream_part,
     to_pcm16,
 )
@@ -160,7 +159,7 @@ class ServerSession:
         self._started = time.monotonic()
         expires = int(time.time() + options.max_session_s)
         self.session = default_session(dialect, model, expires_at=expires)
-        self._config = parsed_config(self.session, dialect)
+        self._config = SessionConfig.from_wire(self.session, dialect)
         self._items: dict[str, _Item] = {}
         self._order: list[str] = []
         self._buffer: list[Int16Array] = []
@@ -344,11 +343,10 @@ class ServerSession:
         if "model" in patch and patch["model"] != self.session.get("model"):
             await self._error(errors.model_immutable(), client_id)
             return
-        voice_key = "voice"
         new_voice = (
             patch.get("audio", {}).get("output", {}).get("voice")
             if self.dialect == "ga"
-            else patch.get(voice_key)
+            else patch.get("voice")
         )
         old_voice = self._config.voice
         if self._audio_emitted and new_voice is not None and new_voice != old_voice:
@@ -356,7 +354,7 @@ class ServerSession:
             return
         patch = {k: v for k, v in patch.items() if k != "type"}
         self.session = merge_session(self.session, patch)
-        self._config = parsed_config(self.session, self.dialect)
+        self._config = SessionConfig.from_wire(self.session, self.dialect)
         self._configure_vad()
         await self.emit("session.updated", session=self.session)
 

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from realtalk import core
-from realtalk.protocol import AudioFormat, SessionConfig
+from realtalk.protocol import AudioFormat
 
 Dialect = Literal["ga", "beta"]
 JSON = dict[str, Any]
@@ -161,11 +161,6 @@ def _merge_into(target: JSON, patch: Mapping[str, Any]) -> None:
                 inner = {}
                 target[key] = inner
             _merge_into(inner, value)
-
-
-def parsed_config(session: Mapping[str, Any], dialect: Dialect) -> SessionConfig:
-    """The session object read back as a :class:`SessionConfig` (never raises)."""
-    return SessionConfig.from_wire(session, dialect)
 
 
 def to_pcm16(data: bytes, fmt: AudioFormat) -> Int16Array:
