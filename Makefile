@@ -1,7 +1,7 @@
 # The entry points. `make demo` and `make test` are the README's quick start; each
 # sets up everything it needs first (scripts/bootstrap.sh is idempotent and quick when
 # nothing changed).
-.PHONY: demo test lint bench setup hypothesis-long clean
+.PHONY: demo test lint bench docs setup hypothesis-long clean
 
 VENV ?= .venv
 export VENV
@@ -19,6 +19,10 @@ bench: setup
 	$(VENV)/bin/python benches/bench_codec.py
 	$(VENV)/bin/python benches/bench_resample.py
 	bash scripts/audio_up.sh; $(VENV)/bin/python benches/bench_audio.py; bash scripts/audio_down.sh
+
+# The API reference, from the docstrings (and _core.pyi for the native module), in docs/api/.
+docs: setup
+	scripts/docs.sh docs/api
 
 # Property tests with fresh random examples and many more of them (not part of `test`).
 hypothesis-long: setup

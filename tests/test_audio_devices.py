@@ -235,6 +235,8 @@ def test_public_api() -> None:
         "Speaker",
         "Stream",
         "StreamInfo",
+        "WavAudio",
+        "WavWriter",
         "default_device",
         "find_device",
         "list_devices",
@@ -243,6 +245,8 @@ def test_public_api() -> None:
         "open_input_stream",
         "open_output_stream",
         "portaudio_version",
+        "read_wav",
+        "write_wav",
     }
     assert all(hasattr(realtalk.audio, name) for name in realtalk.audio.__all__)
 

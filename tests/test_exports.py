@@ -38,9 +38,10 @@ EXCEPTIONS = {
     "RealtalkError",
     "RemoteProtocolError",
     "ServerError",
+    "WavFormatError",
 }
 # Exceptions about a place in input data; the rest are about settings or the connection.
-POSITIONED = {"AudioFormatError", "Base64DecodeError", "EventParseError"}
+POSITIONED = {"AudioFormatError", "Base64DecodeError", "EventParseError", "WavFormatError"}
 SESSION_API = {
     "AudioSink",
     "FunctionTool",
@@ -52,6 +53,7 @@ SESSION_API = {
     "SessionConfig",
     "SessionStatistics",
     "ToolCallFinished",
+    "ToolHandler",
     "connect",
 }
 
@@ -140,6 +142,7 @@ def test_public_api_is_documented(name: str) -> None:
         ("LocalProtocolError", (realtalk.exceptions.RealtalkError,)),
         ("RemoteProtocolError", (realtalk.exceptions.RealtalkError,)),
         ("ServerError", (realtalk.exceptions.RealtalkError,)),
+        ("WavFormatError", (realtalk.exceptions.AudioFormatError, ValueError)),
     ],
 )
 def test_exception_hierarchy(name: str, bases: tuple[type, ...]) -> None:

@@ -558,3 +558,46 @@ def test_out_of_band_responses_run_beside_the_default_one(dialect: str) -> None:
     deliver(sc.text_response(dialect, "resp_1", "item_a1", ["Hi"]), default)  # type: ignore[arg-type]
     assert conn.response_state is ResponseState.IDLE
     assert [i.id for i in conn.conversation] == ["item_a1"]
+
+
+def test_response_done_says_why_a_response_ended() -> None:
+    from realtalk.protocol import ResponseDone, parse_server_object
+
+    failed = {
+        "type": "failed",
+        "error": {"type": "server_error", "code": "x", "message": "the model failed"},
+    }
+    event = parse_server_object(
+        {
+            "type": "response.done",
+            "event_id": "e1",
+            "response": {"id": "r1", "status": "failed", "status_details": failed},
+        }
+    )
+    assert isinstance(event, ResponseDone)
+    assert event.status == "failed"
+    assert event.status_details == failed
+    bare = parse_server_object(
+        {"type": "response.done", "event_id": "e2", "response": {"id": "r2", "status": "completed"}}
+    )
+    assert isinstance(bare, ResponseDone)
+    assert bare.status_details == {}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_audio_of_a_cut_item_arriving_after_the_cut_is_dropped(dialect: str) -> None:
+    # The server streams faster than real time: deltas sent before it saw the cancel
+    # arrive after the interrupt. Played, they would be heard past the truncation point.
+    steps = barge_in_steps(dialect, finish_response=False)
+    steps.append(client(lambda c: c.interrupt(played_samples=7212)))
+    steps += server(sc.audio_deltas(dialect, "resp_1", "item_a1", [2400, 2400], []))
+    steps += server(sc.audio_response_start(dialect, "resp_2", "item_a2"))
+    steps += server(sc.audio_deltas(dialect, "resp_2", "item_a2", [1200], []))
+    conn, events, _ = run_all_ways(dialect, steps)
+    delivered = [(e.item_id, len(e.samples)) for e in events if type(e).__name__ == "AudioDelta"]
+    assert delivered == [("item_a1", 4800)] * 5 + [("item_a2", 1200)]
+    stats = conn.statistics()
+    assert stats.audio_dropped_samples == 4800
+    assert stats.audio_received_samples == 5 * 4800 + 1200
+    assert conn.audio_item() == ("item_a2", 0)
+    assert conn.conversation["item_a1"].content[0].audio_samples == 5 * 4800

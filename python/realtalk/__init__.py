@@ -3,11 +3,20 @@
 ``realtalk.connect()`` opens a session (OpenAI, Azure, or any ws:// URL); the protocol
 itself is sans-IO in :mod:`realtalk.protocol`. The audio hot path (sample conversion,
 G.711, base64, resampling and the JSON framing of audio events) is native code in
-:mod:`realtalk.core`.
+:mod:`realtalk.core`. Speakers and microphones are in :mod:`realtalk.audio`, the embedded
+offline Realtime server in :mod:`realtalk.server`, and every exception realtalk raises in
+:mod:`realtalk.exceptions`.
 """
 
 from realtalk._core import __version__
-from realtalk.client import AudioSink, Session, SessionStatistics, ToolCallFinished, connect
+from realtalk.client import (
+    AudioSink,
+    Session,
+    SessionStatistics,
+    ToolCallFinished,
+    ToolHandler,
+    connect,
+)
 from realtalk.exceptions import (
     AudioFormatError,
     AuthenticationError,
@@ -20,6 +29,7 @@ from realtalk.exceptions import (
     RealtalkError,
     RemoteProtocolError,
     ServerError,
+    WavFormatError,
 )
 from realtalk.protocol import (
     FunctionTool,
@@ -52,6 +62,8 @@ __all__ = [
     "SessionConfig",
     "SessionStatistics",
     "ToolCallFinished",
+    "ToolHandler",
+    "WavFormatError",
     "__version__",
     "connect",
 ]

@@ -302,6 +302,9 @@ class Playhead:
     """Where playback of one item (``item_id``, ``content_index``) stands, in samples at the
     source rate (24 kHz for PCM16): what ``conversation.item.truncate`` needs."""
 
+    # Compared by value (``==``) and, like any class that defines ``__eq__`` alone, not
+    # hashable: the runtime's ``__hash__`` is ``None``.
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
     @property
     def item_id(self) -> str:
         """The assistant item."""

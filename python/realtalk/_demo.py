@@ -14,11 +14,7 @@ What it must never do: contact the network unless asked (an API key in the envir
 from __future__ import annotations
 
 import math
-import os
 import sys
-import wave
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,8 +25,10 @@ import numpy.typing as npt
 import trio
 
 import realtalk
+from realtalk._targets import open_target
+from realtalk.audio._wav import read_wav, write_wav
 from realtalk.core import AudioDelta
-from realtalk.exceptions import RealtalkError
+from realtalk.exceptions import RealtalkError, WavFormatError
 from realtalk.protocol import (
     AudioTranscriptDelta,
     ErrorEvent,
@@ -48,6 +46,7 @@ CHUNK_MS = 20
 TRAILING_SILENCE_MS = 1200
 
 Int16Array = npt.NDArray[np.int16]
+Float32Array = npt.NDArray[np.float32]
 
 
 @dataclass
@@ -69,53 +68,30 @@ class _Timeline:
         print(f"  {self.now_ms():7.1f} ms  {text}", file=self.out, flush=True)
 
 
-def _read_question(path: Path | None) -> tuple[str, Int16Array, int]:
-    """(name, samples, sample rate) of the question WAV (16-bit mono, any rate)."""
+def _read_question(path: Path | None) -> tuple[str, Float32Array, int]:
+    """(name, mono samples, sample rate in Hz) of the question: any WAV read_wav reads,
+    its channels averaged."""
     if path is None:
         ref = resources.files("realtalk") / "data" / "question.wav"
-        with resources.as_file(ref) as p, wave.open(str(p), "rb") as w:
-            params, frames = w.getparams(), w.readframes(w.getnframes())
+        with resources.as_file(ref) as p:
+            audio = read_wav(p)
         name = "bundled question.wav"
     else:
         try:
-            with wave.open(str(path), "rb") as w:
-                params, frames = w.getparams(), w.readframes(w.getnframes())
-        except (OSError, wave.Error, EOFError) as exc:
-            raise SystemExit(f"realtalk demo: cannot read {path}: {exc}") from None
+            audio = read_wav(path)
+        except WavFormatError as exc:
+            # The message starts with the file's name.
+            raise SystemExit(f"realtalk demo: cannot read {exc}") from None
+        except OSError as exc:
+            raise SystemExit(f"realtalk demo: cannot read {path}: {exc.strerror or exc}") from None
         name = str(path)
-    if params.sampwidth != 2 or params.nchannels != 1:
-        raise SystemExit(
-            f"realtalk demo: {name} is {params.sampwidth * 8}-bit with {params.nchannels} "
-            "channels; use a 16-bit mono WAV"
-        )
-    return name, np.frombuffer(frames, dtype="<i2").astype(np.int16), params.framerate
+    return name, audio.mono(), audio.sample_rate
 
 
-@asynccontextmanager
-async def _target(
-    url: str | None, local: bool
-) -> AsyncIterator[tuple[str | None, str | None, str]]:
-    """(url or None for the default OpenAI/Azure endpoint, key to send, description)."""
-    if url is not None:
-        yield url, None, url
-        return
-    remote = os.environ.get("OPENAI_API_KEY") or (
-        os.environ.get("AZURE_OPENAI_ENDPOINT") and os.environ.get("AZURE_OPENAI_API_KEY")
-    )
-    if remote and not local:
-        yield None, None, "OpenAI/Azure endpoint from your environment (--local to stay offline)"
-        return
-    from realtalk.server import open_server
-
-    async with open_server() as server:
-        # The embedded server wants some credential, as the API does; any will do.
-        yield server.url, "embedded", f"embedded server at {server.url} (no API key, no network)"
-
-
-async def _stream(session: realtalk.Session, audio: Int16Array, rate: int, tl: _Timeline) -> None:
+async def _stream(session: realtalk.Session, audio: Float32Array, rate: int, tl: _Timeline) -> None:
     """Append ``audio`` then silence in 20 ms chunks, at real time like a microphone."""
-    step = rate * CHUNK_MS // 1000
-    silence = np.zeros(rate * TRAILING_SILENCE_MS // 1000, dtype=np.int16)
+    step = max(1, rate * CHUNK_MS // 1000)
+    silence = np.zeros(rate * TRAILING_SILENCE_MS // 1000, dtype=np.float32)
     mic = np.concatenate([audio, silence])
     chunks = math.ceil(len(mic) / step)
     started = trio.current_time()
@@ -128,6 +104,7 @@ async def _run(
     question: Path | None,
     output: Path,
     url: str | None,
+    api_key_env: str | None,
     local: bool,
     dialect: str,
     play: bool,
@@ -136,7 +113,7 @@ async def _run(
     name, audio, rate = _read_question(question)
     seconds = len(audio) / rate
     tl = _Timeline(out)
-    async with _target(url, local) as (endpoint, key, description):
+    async with open_target(url, local, api_key_env=api_key_env) as (endpoint, key, description):
         print(f"realtalk demo: {name} ({seconds:.2f} s) to the {description}", file=out)
         tl.start = trio.current_time()
         config = realtalk.SessionConfig(
@@ -208,11 +185,7 @@ def _summary(tl: _Timeline, output: Path, appended_ms: int) -> Int16Array:
             f"{tl.deltas} deltas; sent {appended_ms} ms of microphone audio)",
             file=out,
         )
-    with wave.open(str(output), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        w.writeframes(reply.astype("<i2").tobytes())
+    write_wav(output, reply, SAMPLE_RATE)
     print(f"reply:      {output} ({len(reply) / SAMPLE_RATE:.2f} s, 24 kHz PCM16)", file=out)
     return reply
 
@@ -250,6 +223,7 @@ def run_demo(
     *,
     output: Path,
     url: str | None = None,
+    api_key_env: str | None = None,
     local: bool = False,
     dialect: str = "ga",
     play: bool = True,
@@ -257,7 +231,7 @@ def run_demo(
 ) -> int:
     """Run the demo; the process exit code (0: the answer arrived and was written)."""
     try:
-        return trio.run(_run, question, output, url, local, dialect, play, out)
+        return trio.run(_run, question, output, url, api_key_env, local, dialect, play, out)
     except RealtalkError as exc:
         print(f"realtalk demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

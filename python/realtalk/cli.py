@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from realtalk import __version__
 
@@ -32,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument(
-        "wav", nargs="?", type=Path, help="a 16-bit mono WAV question (default: bundled)"
+        "wav",
+        nargs="?",
+        type=Path,
+        help="a WAV question: PCM or float, any rate, channels averaged (default: bundled)",
     )
     demo.add_argument(
         "-o",
@@ -41,14 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("realtalk-demo-reply.wav"),
         help="where to write the reply (default: ./realtalk-demo-reply.wav)",
     )
-    demo.add_argument("--url", help="any ws:// or wss:// Realtime endpoint")
-    demo.add_argument(
-        "--local", action="store_true", help="use the embedded server even if a key is set"
-    )
-    demo.add_argument("--dialect", choices=["ga", "beta"], default="ga")
+    _add_endpoint_options(demo)
     demo.add_argument(
         "--no-play", action="store_true", help="do not play the reply on the output device"
     )
+
+    _add_talk(commands)
+    _add_file(commands)
 
     serve = commands.add_parser(
         "serve",
@@ -90,6 +93,126 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_endpoint_options(parser: Any) -> None:
+    """Where a command connects: --url, --api-key-env, --local, --dialect."""
+    parser.add_argument("--url", help="any ws:// or wss:// Realtime endpoint")
+    parser.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="the environment variable holding the key to send to --url (none by default)",
+    )
+    parser.add_argument(
+        "--local", action="store_true", help="use the embedded server even if a key is set"
+    )
+    parser.add_argument("--dialect", choices=["ga", "beta"], default="ga")
+
+
+def _add_talk(commands: Any) -> None:
+    talk = commands.add_parser(
+        "talk",
+        help="a live voice conversation through your microphone and speaker",
+        description=(
+            "Talk with a model through the default (or chosen) microphone and speaker. "
+            "Without a key the embedded server answers (it plays your words back); with "
+            "OPENAI_API_KEY, Azure settings or --url a real model does. The screen shows "
+            "the session status, live transcripts, input and output meters, and per turn "
+            "the latency from the end of your speech to the first sample heard, measured "
+            "at the device. Space interrupts the answer (or, with --turn-detection key, "
+            "starts and sends a turn); q or Ctrl-C ends the conversation and prints a summary."
+        ),
+    )
+    where = talk.add_argument_group("endpoint (default: embedded server, or a key's endpoint)")
+    _add_endpoint_options(where)
+    where.add_argument("--model", help="model name (OpenAI; Azure GA shape)")
+    where.add_argument(
+        "--azure-endpoint", help="https://NAME.openai.azure.com (or AZURE_OPENAI_ENDPOINT)"
+    )
+    where.add_argument("--deployment", help="Azure deployment name")
+    where.add_argument(
+        "--api-version", help="Azure preview API version (the preview URL shape; beta dialect)"
+    )
+    where.add_argument(
+        "--token-command",
+        help=(
+            "command printing a Microsoft Entra bearer token, run on every connect, e.g. "
+            "'az account get-access-token --resource https://cognitiveservices.azure.com "
+            "--query accessToken -o tsv'"
+        ),
+    )
+    where.add_argument(
+        "--brain",
+        help="embedded server only: 'echo' (default) or a JSON script for the scripted brain",
+    )
+    model = talk.add_argument_group("the model")
+    model.add_argument("--instructions", help="system instructions")
+    model.add_argument("--voice", help="voice, e.g. marin, alloy, verse")
+    model.add_argument(
+        "--temperature", type=float, help="sampling temperature 0.6-1.2 (beta dialect only)"
+    )
+    model.add_argument(
+        "--no-tools",
+        action="store_true",
+        help="do not offer the demo tools get_weather (offline sample data) and set_memory",
+    )
+    turns = talk.add_argument_group("turns")
+    turns.add_argument(
+        "--turn-detection",
+        choices=["server", "semantic", "key"],
+        default="server",
+        help="server VAD (default), semantic VAD, or push-to-talk with the space key",
+    )
+    turns.add_argument("--threshold", type=float, help="server VAD activation level 0.0-1.0")
+    turns.add_argument("--prefix-padding-ms", type=int, help="server VAD audio kept before speech")
+    turns.add_argument("--silence-ms", type=int, help="server VAD silence that ends a turn")
+    turns.add_argument(
+        "--eagerness", choices=["low", "medium", "high", "auto"], help="semantic VAD eagerness"
+    )
+    turns.add_argument(
+        "--transcribe",
+        nargs="?",
+        const="gpt-4o-mini-transcribe",
+        metavar="MODEL",
+        help="show transcripts of what you say (default model: gpt-4o-mini-transcribe)",
+    )
+    audio = talk.add_argument_group("devices (`realtalk devices` lists them)")
+    audio.add_argument("--input", help="microphone name (default: the default input)")
+    audio.add_argument("--output", help="speaker name (default: the default output)")
+    audio.add_argument(
+        "--sample-rate", type=int, default=48000, help="device rate in Hz (default: 48000)"
+    )
+
+
+def _add_file(commands: Any) -> None:
+    file = commands.add_parser(
+        "file",
+        help="send a WAV file as a spoken question and write the spoken answer to a WAV file",
+        description=(
+            "Read a WAV file (PCM 8/16/24/32-bit, float 32/64-bit or G.711; any rate; "
+            "channels are averaged), send it push-to-talk (server VAD off) as fast as the "
+            "connection takes it, and write the answer's audio to a 24 kHz 16-bit mono WAV "
+            "as it arrives, printing the transcript and how long the first audio took after "
+            "the commit. The endpoint is chosen as for `realtalk demo`: the embedded server "
+            "(no key, no network; it answers audio by playing it back) unless "
+            "OPENAI_API_KEY (or AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY) is set or "
+            "--url is given."
+        ),
+    )
+    file.add_argument("wav", type=Path, metavar="IN.wav", help="the question")
+    file.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="OUT.wav",
+        help="where to write the reply (default: ./<IN>-reply.wav)",
+    )
+    file.add_argument(
+        "--play", action="store_true", help="also play the reply on the default output device"
+    )
+    _add_endpoint_options(file)
+    file.add_argument("--instructions", help="system instructions for the model")
+    file.add_argument("--voice", help="voice, e.g. marin, alloy, verse")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
@@ -99,9 +222,54 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.wav,
             output=args.output,
             url=args.url,
+            api_key_env=args.api_key_env,
             local=args.local,
             dialect=args.dialect,
             play=not args.no_play,
+        )
+    if args.command == "talk":
+        from realtalk._talk import TalkOptions, run_talk
+
+        return run_talk(
+            TalkOptions(
+                url=args.url,
+                api_key_env=args.api_key_env,
+                local=args.local,
+                dialect=args.dialect,
+                model=args.model,
+                azure_endpoint=args.azure_endpoint,
+                azure_deployment=args.deployment,
+                api_version=args.api_version,
+                token_command=args.token_command,
+                instructions=args.instructions,
+                voice=args.voice,
+                temperature=args.temperature,
+                turn_detection=args.turn_detection,
+                threshold=args.threshold,
+                prefix_padding_ms=args.prefix_padding_ms,
+                silence_duration_ms=args.silence_ms,
+                eagerness=args.eagerness,
+                transcribe=args.transcribe,
+                tools=not args.no_tools,
+                input=args.input,
+                output=args.output,
+                sample_rate=args.sample_rate,
+                brain=args.brain,
+            )
+        )
+    if args.command == "file":
+        from realtalk._file_cli import run_file
+
+        return run_file(
+            args.wav,
+            output=args.output,
+            play=args.play,
+            url=args.url,
+            api_key_env=args.api_key_env,
+            local=args.local,
+            dialect=args.dialect,
+            instructions=args.instructions,
+            voice=args.voice,
         )
     if args.command == "serve":
         from realtalk._serve import run_serve

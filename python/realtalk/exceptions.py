@@ -18,6 +18,7 @@ __all__ = [
     "RealtalkError",
     "RemoteProtocolError",
     "ServerError",
+    "WavFormatError",
 ]
 
 
@@ -30,8 +31,16 @@ class AudioFormatError(RealtalkError, ValueError):
 
     def __init__(self, message: str, position: int | None = None) -> None:
         super().__init__(message)
-        #: Offset of the problem in the input, when it has one.
         self.position = position
+        """Offset of the problem in the input, when it has one."""
+
+
+class WavFormatError(AudioFormatError):
+    """A file that is not a WAV file realtalk reads, or is damaged.
+
+    The message names the file, what is wrong, and what is supported. ``position`` is
+    the byte offset in the file of the header field or chunk at fault, when there is one.
+    """
 
 
 class Base64DecodeError(AudioFormatError):
@@ -76,7 +85,8 @@ class AuthenticationError(ConnectError):
 
 
 class ConnectionClosed(RealtalkError):
-    """The WebSocket is closed: by the server, by the network, or by :meth:`aclose`.
+    """The WebSocket is closed: by the server, by the network, or by
+    :meth:`realtalk.Session.aclose`.
 
     ``code`` is the WebSocket close code (1000 normal, 1006 abnormal, ...) and ``reason``
     the close reason the peer gave, possibly empty.

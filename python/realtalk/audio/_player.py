@@ -71,6 +71,7 @@ class Speaker:
             source_rate=source_rate,
             start_threshold_ms=start_threshold_ms,
         )
+        """The native playback buffer the output callback reads (playhead, statistics)."""
         self.stream: Stream = open_output_stream(
             device,
             sample_rate=sample_rate,
@@ -113,6 +114,11 @@ class Speaker:
             return 0
         return playhead.played_samples
 
+    def end_of_audio(self, item_id: str, content_index: int) -> None:
+        """The item's audio is complete: play it out even below the start threshold, and
+        count running dry afterwards as a drain, not an underrun."""
+        self.buffer.end_of_stream()
+
     # lifetime ----------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -145,9 +151,11 @@ class Microphone:
         latency: Latency | None = None,
     ) -> None:
         self.sample_rate = sample_rate
+        """The device rate in Hz (of the frames :meth:`frames` yields)."""
         self.buffer = CaptureBuffer(
             channels=channels, capacity_s=capacity_s, sample_rate=sample_rate
         )
+        """The native ring the input callback writes (overflows in its statistics)."""
         self.stream: Stream = open_input_stream(
             device,
             sample_rate=sample_rate,
@@ -193,8 +201,8 @@ async def open_audio(
     """Attach a speaker and a microphone to ``session`` for the ``async with`` block.
 
     Deltas play on ``output``; ``input`` is streamed to the server with
-    :meth:`Session.append_audio` (resampled to the session's input format); server-VAD
-    speech starts and :meth:`Session.interrupt` cut playback and truncate at the speaker's
+    :meth:`realtalk.Session.append_audio` (resampled to the session's input format); server-VAD
+    speech starts and :meth:`realtalk.Session.interrupt` cut playback and truncate at the speaker's
     exact playhead. ``speaker=False`` / ``microphone=False`` leave a side out.
     """
     spk = (

@@ -8,6 +8,7 @@ from realtalk.client._session import (
     SessionStatistics,
     StoppingAudioSink,
     ToolCallFinished,
+    ToolHandler,
     connect,
 )
 
@@ -19,6 +20,7 @@ __all__ = [
     "SessionStatistics",
     "StoppingAudioSink",
     "ToolCallFinished",
+    "ToolHandler",
     "connect",
     "resolve_endpoint",
 ]

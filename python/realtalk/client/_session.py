@@ -44,6 +44,7 @@ from realtalk.protocol._connection import (
 )
 from realtalk.protocol._conversation import Conversation
 from realtalk.protocol._events import (
+    AudioDone,
     ErrorEvent,
     FunctionCallArgumentsDone,
     InputAudioBufferClear,
@@ -66,13 +67,15 @@ __all__ = [
     "connect",
 ]
 
-#: Events the channel of :meth:`Session.events` holds before the reader waits for the
-#: consumer (backpressure reaches the server through the socket).
 DEFAULT_EVENT_BUFFER = 256
-#: Seconds :meth:`Session.aclose` waits for the server's side of the close handshake.
+"""Events the channel of :meth:`Session.events` holds before the reader waits for the
+consumer (backpressure reaches the server through the socket)."""
 CLOSE_TIMEOUT = 2.0
+"""Seconds :meth:`Session.aclose` waits for the server's side of the close handshake."""
 
 ToolHandler = Callable[..., Any]
+"""A tool's handler: called with the call's arguments as keyword arguments; sync (run in a
+worker thread) or async (run as a task); its return value is sent back as JSON text."""
 
 
 @runtime_checkable
@@ -100,6 +103,10 @@ class StoppingAudioSink(AudioSink, Protocol):
     async def stop_playback(self, item_id: str | None, content_index: int = 0) -> int:
         """Stop playback (short fade) and return the samples of ``item_id`` heard."""
 
+    def end_of_audio(self, item_id: str, content_index: int) -> None:
+        """The server sent the last of that item's audio: play out what is buffered,
+        and count running dry after it as the end, not as an underrun."""
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCallFinished:
@@ -121,11 +128,13 @@ class SessionStatistics:
     """A snapshot of the session: the protocol counters plus the session's own."""
 
     connection: ConnectionStatistics
-    #: Events waiting in the :meth:`Session.events` channel for the consumer.
+    """The protocol's counters (events, audio, responses)."""
     events_waiting: int
-    #: Tool handler runs started, and those that raised.
+    """Events waiting in the :meth:`Session.events` channel for the consumer."""
     tool_calls: int
+    """Tool handler runs started."""
     tool_errors: int
+    """Tool handler runs that raised."""
 
 
 @dataclass(slots=True)
@@ -236,6 +245,8 @@ class Session:
                 self._start_tool(event)
             case ResponseDone():
                 self._response_done(event.response_id)
+            case AudioDone() if isinstance(self._sink, StoppingAudioSink):
+                self._sink.end_of_audio(event.item_id, event.content_index)
             case SpeechStarted() if self._sink is not None and self._speaking():
                 interrupted = await self._interrupt_now(
                     server_cancels=self._conn.turn_detection_cancels()
@@ -259,8 +270,8 @@ class Session:
     async def aclose(self) -> None:
         """Close the WebSocket (code 1000) and stop the session's tasks.
 
-        Waits at most :data:`CLOSE_TIMEOUT` seconds for the server to answer the close
-        handshake; the socket is closed either way.
+        Waits at most ``realtalk.client.CLOSE_TIMEOUT`` seconds (2) for the server to answer
+        the close handshake; the socket is closed either way.
         """
         if self._closed is None:
             self._closed = ConnectionClosed("the session was closed by aclose()", code=1000)
@@ -276,13 +287,19 @@ class Session:
         return self._conn.dialect
 
     @property
+    def closed(self) -> ConnectionClosed | None:
+        """Why the connection ended (its close code and reason), or ``None`` while open."""
+        return self._closed
+
+    @property
     def config(self) -> SessionConfig:
         """The effective configuration, as the server last reported it."""
         return self._conn.config
 
     @property
     def conversation(self) -> Conversation:
-        """The conversation's items as the client knows them (see :class:`Conversation`)."""
+        """The conversation's items as the client knows them (a
+        :class:`~realtalk.protocol.Conversation`)."""
         return self._conn.conversation
 
     async def update(self, config: SessionConfig | None = None, **fields: Any) -> SessionUpdated:
@@ -381,8 +398,19 @@ class Session:
             await self._flush()
 
     async def commit_audio(self) -> None:
-        """Turn the appended audio into a user item (push-to-talk; VAD commits by itself)."""
+        """Turn the appended audio into a user item (push-to-talk; VAD commits by itself).
+
+        Audio appended at another rate than the session's ends its resampled stream
+        here: whatever the resampler still owes is sent first, and the next append
+        starts a new stream.
+        """
         self._check_open()
+        for resampler in self._resamplers.values():
+            tail: Any = resampler.flush()
+            if len(tail):
+                self._conn.append_audio(
+                    tail if tail.dtype == np.int16 else _core.f32_to_pcm16(tail)
+                )
         self._conn.send(InputAudioBufferCommit())
         await self._flush()
 
@@ -559,14 +587,15 @@ class Session:
     def events(self) -> trio.MemoryReceiveChannel[Event | ToolCallFinished]:
         """The session's events, in order, as a bounded trio channel.
 
-        Holds ``event_buffer`` events (``connect()`` argument, default
-        :data:`DEFAULT_EVENT_BUFFER`); when full, the reader waits for you, and the server
-        for the reader, so nothing is ever dropped. Iterate it (``async for event in
-        session.events()``) for the whole session. It ends when the session closes.
+        Holds ``event_buffer`` events (:func:`connect` argument, default 256,
+        ``realtalk.client.DEFAULT_EVENT_BUFFER``); when full, the reader waits for you, and
+        the server for the reader, so nothing is ever dropped. Iterate it (``async for event
+        in session.events()``) for the whole session. It ends when the session closes.
 
         Items: typed server events (:class:`realtalk.protocol.ServerEvent` subclasses,
-        ``UnknownEvent`` for the rest), :class:`realtalk.core.AudioDelta` when no audio
-        sink is attached, high-level conversation events, :class:`Interrupted`,
+        :class:`~realtalk.protocol.UnknownEvent` for the rest),
+        :class:`realtalk.core.AudioDelta` when no audio sink is attached, high-level
+        conversation events, :class:`~realtalk.protocol.Interrupted`,
         :class:`~realtalk.protocol.ConfigDriftDetected` and :class:`ToolCallFinished`.
         """
         return self._events_out

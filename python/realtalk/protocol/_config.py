@@ -188,7 +188,7 @@ def _put(target: dict[str, object], key: str, value: object) -> None:
 def audio_format_rate(fmt: AudioFormat) -> int:
     """Sample rate in Hz of an audio format: 24000 for ``pcm16``, 8000 for G.711.
 
-    Raises :class:`ConfigurationError` for an unknown format.
+    Raises :class:`realtalk.ConfigurationError` for an unknown format.
     """
     return _FORMAT_LAYOUT[_check_choice("audio_format", fmt, _AUDIO_FORMATS)][0]
 
@@ -196,7 +196,7 @@ def audio_format_rate(fmt: AudioFormat) -> int:
 def audio_format_sample_width(fmt: AudioFormat) -> int:
     """Bytes per mono sample of an audio format: 2 for ``pcm16``, 1 for G.711.
 
-    Raises :class:`ConfigurationError` for an unknown format.
+    Raises :class:`realtalk.ConfigurationError` for an unknown format.
     """
     return _FORMAT_LAYOUT[_check_choice("audio_format", fmt, _AUDIO_FORMATS)][1]
 
@@ -218,9 +218,9 @@ class ServerVad:
     - ``interrupt_response``: cancel the response in progress when speech starts.
     - ``idle_timeout_ms``: ms >= 0 of user silence after the model's audio finished
       playing before the server prompts the user; GA dialect only (rendering for beta
-      raises :class:`ConfigurationError`).
+      raises :class:`realtalk.ConfigurationError`).
 
-    Raises :class:`ConfigurationError` (path ``turn_detection.<field>``) for a value out of
+    Raises :class:`realtalk.ConfigurationError` (path ``turn_detection.<field>``) for a value out of
     range or of the wrong type.
     """
 
@@ -269,7 +269,7 @@ class SemanticVad:
       high.
     - ``create_response``, ``interrupt_response``: as for :class:`ServerVad`.
 
-    ``None`` fields are omitted. Raises :class:`ConfigurationError` (path
+    ``None`` fields are omitted. Raises :class:`realtalk.ConfigurationError` (path
     ``turn_detection.<field>``) for a bad value.
     """
 
@@ -302,7 +302,7 @@ class InputTranscription:
     - ``language``: ISO-639-1 code such as ``"en"``; ``None`` to let the model guess.
     - ``prompt``: text that guides the transcriber (keywords for ``whisper-1``).
 
-    Raises :class:`ConfigurationError` (path ``input_transcription.<field>``).
+    Raises :class:`realtalk.ConfigurationError` (path ``input_transcription.<field>``).
     """
 
     model: str = _DEFAULT_TRANSCRIPTION_MODEL
@@ -328,7 +328,7 @@ class NoiseReduction:
     """Noise filtering of input audio before VAD and the model.
 
     ``type`` is ``"near_field"`` (headset, close microphone) or ``"far_field"`` (laptop,
-    conference room). Raises :class:`ConfigurationError` (path ``noise_reduction.type``).
+    conference room). Raises :class:`realtalk.ConfigurationError` (path ``noise_reduction.type``).
     """
 
     type: _NoiseReductionType
@@ -355,7 +355,7 @@ class FunctionTool:
       become lists), so later changes to the caller's dict do not leak in. It does not take
       part in hashing (dicts cannot), only in equality.
 
-    Raises :class:`ConfigurationError` (path ``tool.<field>``).
+    Raises :class:`realtalk.ConfigurationError` (path ``tool.<field>``).
     """
 
     name: str
@@ -389,7 +389,7 @@ class FunctionTool:
         {"name", "description", "parameters"}}``. ``"type"`` may be omitted; a missing or
         null ``description`` is ``""`` and missing or null ``parameters`` take the empty
         object schema. Other keys (such as Chat Completions' ``strict``, which the Realtime
-        API lacks) are ignored. Raises :class:`ConfigurationError` for any other tool type
+        API lacks) are ignored. Raises :class:`realtalk.ConfigurationError` for any other tool type
         and for invalid fields.
         """
         if not isinstance(schema, Mapping):
@@ -458,13 +458,13 @@ class SessionConfig:
       tool named like one of the three modes cannot be forced. Forcing a function is
       GA only: beta's ``session.tool_choice`` is typed as a plain mode string and the
       object form its docstrings mention is rejected by the beta model, so rendering a
-      forced function for beta raises :class:`ConfigurationError`.
+      forced function for beta raises :class:`realtalk.ConfigurationError`.
     - ``speed``: playback speed multiple, 0.25 to 1.5 (default 1.0); between turns only.
     - ``model``: model name, non-empty; cannot change on a live session. Not checked
       against a list: the beta package types it as a closed set of names, but which
       models a server serves is the server's business.
 
-    Every check failure raises :class:`ConfigurationError` naming the field path.
+    Every check failure raises :class:`realtalk.ConfigurationError` naming the field path.
     """
 
     instructions: str | None = None
@@ -516,7 +516,7 @@ class SessionConfig:
 
         Only fields that are set appear; GA always carries ``"type": "realtime"`` and has
         ``audio`` / ``audio.input`` / ``audio.output`` only when one of their children is
-        set. Returns a fresh dict each call. Raises :class:`ConfigurationError` when the
+        set. Returns a fresh dict each call. Raises :class:`realtalk.ConfigurationError` when the
         dialect cannot express a field: ``temperature`` and two output modalities in GA;
         ``turn_detection.idle_timeout_ms`` and a forced function ``tool_choice`` in beta.
         """
@@ -626,7 +626,7 @@ class SessionConfig:
         ``expires_at``, ...) are ignored, ``null`` for turn detection, transcription or
         noise reduction becomes ``False``, tools other than function tools (MCP) are left
         out, and a forced function ``tool_choice`` becomes the function's name. Never raises
-        on server data; raises :class:`ConfigurationError` only for a bad ``dialect``.
+        on server data; raises :class:`realtalk.ConfigurationError` only for a bad ``dialect``.
         """
         _check_choice("dialect", dialect, _DIALECTS)
         if not isinstance(session, Mapping):

@@ -75,13 +75,13 @@ __all__ = [
 
 Int16Array = npt.NDArray[np.int16]
 
-#: How many sent client events are remembered to name the cause of a server error.
 SENT_MEMORY = 1024
-#: The ``response.metadata`` key holding the ``event_id`` of the request that asked
-#: for the response.
+"""How many sent client events are remembered to name the cause of a server error."""
 REQUEST_TAG = "realtalk_event_id"
-#: The API's limit on metadata pairs.
+"""The ``response.metadata`` key holding the ``event_id`` of the request that asked
+for the response."""
 METADATA_MAX_PAIRS = 16
+"""The API's limit on metadata pairs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,8 @@ class ConnectionStatistics:
     """A snapshot of one connection's counters.
 
     Sample counts are at the session's input rate (appended) and output rate (received);
-    ``*_ms`` fields are those counts in milliseconds.
+    ``*_ms`` fields are those counts in milliseconds. ``audio_dropped_samples`` counts
+    audio of interrupted items that arrived after the cut and was not delivered.
     """
 
     events_sent: int
@@ -130,6 +131,7 @@ class ConnectionStatistics:
     audio_appended_ms: int
     audio_received_samples: int
     audio_received_ms: int
+    audio_dropped_samples: int
     responses_created: int
     responses_done: int
     responses_queued: int
@@ -142,6 +144,10 @@ class _PendingCreate:
     event_id: str
     response: dict[str, Any] | None
     cancelled: bool = False
+
+
+#: Cut audio parts remembered, to drop their late deltas.
+_CUT_MEMORY = 64
 
 
 def _as_object(text: str | bytes) -> dict[str, Any] | None:
@@ -173,11 +179,11 @@ class Connection:
             raise ValueError(f"dialect must be 'ga' or 'beta', got {dialect!r}")
         self.dialect: Dialect = dialect
         self.conversation = Conversation(keep_audio_ms=keep_audio_ms)
-        #: The effective configuration, from the last ``session.created``/``updated``.
         self.config = SessionConfig()
+        """The effective configuration, from the last ``session.created``/``updated``."""
         self.response_state = ResponseState.IDLE
-        #: The id of the response in progress, once ``response.created`` named it.
         self.active_response_id: str | None = None
+        """The id of the response in progress, once ``response.created`` named it."""
         self._prefix = event_id_prefix
         self._next_id = 0
         self._outbox: list[str] = []
@@ -194,6 +200,10 @@ class Connection:
         self._out_of_band_responses: set[str] = set()
         # The assistant item whose audio arrived last: the default target of interrupt().
         self._audio_item: tuple[str, int] | None = None
+        # Audio parts the client cut: their late deltas are dropped (insertion-ordered,
+        # the oldest forgotten beyond _CUT_MEMORY).
+        self._cut: dict[tuple[str, int], None] = {}
+        self._dropped_samples = 0
 
     # -- formats --------------------------------------------------------------------------
 
@@ -458,6 +468,10 @@ class Connection:
             self._audio_item = None
             if item is not None:
                 item.status = "incomplete"
+            assert item_id is not None
+            self._cut[(item_id, content_index)] = None
+            if len(self._cut) > _CUT_MEMORY:
+                del self._cut[next(iter(self._cut))]
         return Interrupted(
             item_id=item_id,
             content_index=content_index,
@@ -501,6 +515,10 @@ class Connection:
         payload decoded once, in Rust); every other event as its typed class, followed
         by the high-level events it caused.
 
+        An audio delta of an item this connection cut (:meth:`interrupt` sent a truncate
+        or a delete for it) arrived after the cut: it is dropped, so nothing plays it, and
+        counted in ``statistics().audio_dropped_samples``.
+
         An audio delta that is a JSON object but malformed (bad base64, a missing field)
         comes back as :class:`UnknownEvent` with ``problem`` saying what is wrong.
 
@@ -528,6 +546,10 @@ class Connection:
             self._received_counts[parsed.type] += 1
             if parsed.response_id in self._out_of_band_responses:
                 return [parsed]
+            if (parsed.item_id, parsed.content_index) in self._cut:
+                # Sent before the server saw the cut: the listener must not hear it.
+                self._dropped_samples += len(parsed.samples)
+                return []
             self.conversation.apply_audio(parsed)
             self._received_samples += len(parsed.samples)
             self._audio_item = (parsed.item_id, parsed.content_index)
@@ -631,6 +653,7 @@ class Connection:
             audio_appended_ms=samples_to_ms(self._appended_samples, self.input_sample_rate),
             audio_received_samples=self._received_samples,
             audio_received_ms=samples_to_ms(self._received_samples, self.output_sample_rate),
+            audio_dropped_samples=self._dropped_samples,
             responses_created=self._received_counts["response.created"],
             responses_done=self._received_counts["response.done"],
             responses_queued=len(self._queue),

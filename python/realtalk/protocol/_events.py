@@ -78,8 +78,8 @@ class ServerEvent:
     """Base of every server event: the wire ``type``, the server's ``event_id``, and the
     decoded JSON object as received (``raw``, not part of equality or the repr)."""
 
-    #: The wire names this class stands for, GA first then beta (empty for the base).
     TYPES: ClassVar[tuple[str, ...]] = ()
+    """The wire names this class stands for, GA first then beta (empty for the base)."""
 
     type: str
     event_id: str | None = None
@@ -279,6 +279,15 @@ class ResponseDone(ServerEvent):
         """``completed``, ``cancelled``, ``failed``, ``incomplete`` (or what the server said)."""
         status = self.response.get("status")
         return status if isinstance(status, str) else ""
+
+    @property
+    def status_details(self) -> JSON:
+        """Why the response ended as it did (the API's ``status_details``): e.g.
+        ``{"type": "cancelled", "reason": "turn_detected"}``, or for a failed response
+        ``{"type": "failed", "error": {"type": ..., "code": ..., "message": ...}}``;
+        ``{}`` when the server sent none."""
+        details = self.response.get("status_details")
+        return details if isinstance(details, dict) else {}
 
     @property
     def function_calls(self) -> list[JSON]:

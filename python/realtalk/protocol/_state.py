@@ -39,65 +39,61 @@ class ResponseState(enum.Enum):
     ``response.create`` of ours is on its way, as far as the client has been told."""
 
     IDLE = "idle"
-    #: Our ``response.create`` sent; the server has not answered it yet.
     REQUESTED = "requested"
-    #: A response is in progress (ours, or one the server started by VAD).
+    """Our ``response.create`` sent; the server has not answered it yet."""
     ACTIVE = "active"
-    #: A response the server started by itself is in progress *and* our
-    #: ``response.create`` is still unanswered (VAD raced us): ours will either be
-    #: refused as busy or start when that response is done.
+    """A response is in progress (ours, or one the server started by VAD)."""
     ACTIVE_REQUESTED = "active_requested"
-    #: ``response.cancel`` sent for the response in progress, its ``response.done``
-    #: not seen yet.
+    """A response the server started by itself is in progress *and* our
+    ``response.create`` is still unanswered (VAD raced us): ours will either be
+    refused as busy or start when that response is done."""
     CANCELLING = "cancelling"
+    """``response.cancel`` sent for the response in progress, its ``response.done``
+    not seen yet."""
 
 
 class ResponseTrigger(enum.Enum):
     """What can move the response state."""
 
-    #: The user asks for a response (``create_response``, a tool result, ``send_text``).
     CREATE = "create"
-    #: The user asks to cancel the response in progress.
+    """The user asks for a response (``create_response``, a tool result, ``send_text``)."""
     CANCEL = "cancel"
-    #: Server ``response.created`` for our request (recognised by the ``metadata`` tag
-    #: realtalk puts on every ``response.create``).
+    """The user asks to cancel the response in progress."""
     CREATED_OURS = "created_ours"
-    #: Server ``response.created`` for any other response (server VAD, another client).
+    """Server ``response.created`` for our request (recognised by the ``metadata`` tag
+    realtalk puts on every ``response.create``)."""
     CREATED_OTHER = "created_other"
-    #: Server ``response.done`` (any status).
+    """Server ``response.created`` for any other response (server VAD, another client)."""
     DONE = "done"
-    #: Server ``error`` naming our ``response.create`` with
-    #: ``conversation_already_has_active_response``.
+    """Server ``response.done`` (any status)."""
     CREATE_REJECTED_BUSY = "create_rejected_busy"
-    #: Server ``error`` naming our ``response.create`` for any other reason.
+    """Server ``error`` naming our ``response.create`` with
+    ``conversation_already_has_active_response``."""
     CREATE_FAILED = "create_failed"
-    #: Server ``error`` naming our ``response.cancel`` (nothing to cancel).
+    """Server ``error`` naming our ``response.create`` for any other reason."""
     CANCEL_FAILED = "cancel_failed"
+    """Server ``error`` naming our ``response.cancel`` (nothing to cancel)."""
 
 
 class ResponseAction(enum.Enum):
     """What the connection does after a transition."""
 
     NOTHING = "nothing"
-    #: Send ``response.create`` now.
     SEND_CREATE = "send_create"
-    #: Keep the request; it is sent when nothing is active or in flight.
+    """Send ``response.create`` now."""
     QUEUE_CREATE = "queue_create"
-    #: Put the refused request back at the head of the queue (once per request).
+    """Keep the request; it is sent when nothing is active or in flight."""
     REQUEUE_CREATE = "requeue_create"
-    #: Send the oldest queued request, if any (else nothing).
+    """Put the refused request back at the head of the queue (once per request)."""
     SEND_QUEUED = "send_queued"
-    #: Send ``response.cancel`` and forget queued requests (they asked for what is being
-    #: cancelled); a request still in flight is not retried if refused.
+    """Send the oldest queued request, if any (else nothing)."""
     SEND_CANCEL = "send_cancel"
+    """Send ``response.cancel`` and forget queued requests (they asked for what is being
+    cancelled); a request still in flight is not retried if refused."""
 
 
 S, T, A = ResponseState, ResponseTrigger, ResponseAction
 
-#: (state, trigger) -> (next state, action). A pair not listed leaves the state as it is
-#: and does nothing; ``test_protocol_state`` drives every pair, listed or not. Errors
-#: naming a ``response.create`` count only for the one request in flight, so the two
-#: error triggers appear only in the states that have one.
 RESPONSE_TRANSITIONS: dict[
     tuple[ResponseState, ResponseTrigger], tuple[ResponseState, ResponseAction]
 ] = {
@@ -133,6 +129,10 @@ RESPONSE_TRANSITIONS: dict[
     (S.CANCELLING, T.DONE): (S.IDLE, A.SEND_QUEUED),
     (S.CANCELLING, T.CANCEL_FAILED): (S.IDLE, A.SEND_QUEUED),
 }
+"""(state, trigger) -> (next state, action). A pair not listed leaves the state as it is
+and does nothing; ``test_protocol_state`` drives every pair, listed or not. Errors
+naming a ``response.create`` count only for the one request in flight, so the two
+error triggers appear only in the states that have one."""
 
 del S, T, A
 
@@ -149,12 +149,12 @@ def samples_to_ms(samples: int, sample_rate: int) -> int:
 class InterruptAction(enum.Enum):
     """What an interruption sends for the assistant item that was playing."""
 
-    #: ``conversation.item.truncate`` at ``audio_end_ms``.
     TRUNCATE = "truncate"
-    #: ``conversation.item.delete``: the listener heard none of it (under 1 ms).
+    """``conversation.item.truncate`` at ``audio_end_ms``."""
     DELETE = "delete"
-    #: Nothing: playback had finished, the server's copy already matches what was heard.
+    """``conversation.item.delete``: the listener heard none of it (under 1 ms)."""
     NOTHING = "nothing"
+    """Nothing: playback had finished, the server's copy already matches what was heard."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +171,6 @@ class InterruptDecision:
     rule: str
 
 
-#: The rows of :func:`decide_interrupt`, in the order they are tried. ``heard`` is
-#: ``min(played, received)`` in whole ms (a device cannot play what never arrived).
 INTERRUPT_RULES: tuple[tuple[str, str, InterruptAction], ...] = (
     # Peers truncate at 0 ms, which the server rejects: delete the unheard item.
     ("nothing_heard", "heard == 0 ms", InterruptAction.DELETE),
@@ -183,6 +181,8 @@ INTERRUPT_RULES: tuple[tuple[str, str, InterruptAction], ...] = (
     # rejects audio_end_ms beyond the item's audio).
     ("partly_heard", "otherwise", InterruptAction.TRUNCATE),
 )
+"""The rows of :func:`decide_interrupt`, in the order they are tried. ``heard`` is
+``min(played, received)`` in whole ms (a device cannot play what never arrived)."""
 
 
 def decide_interrupt(

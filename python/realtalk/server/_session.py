@@ -749,7 +749,7 @@ class ServerSession:
                 if self._faults.corrupt_audio and n == 0:
                     payload = "!!" + payload[2:]
                 await self.emit("response.output_audio.delta", **common, delta=payload)
-                item.audio = np.concatenate([item.audio, chunk])
+                item.audio = samples[: (n + 1) * step]  # what was sent so far (a view)
                 self._audio_emitted = True
                 if self._faults.drop_mid_response:
                     raise _Dropped  # right after the first delta, before its transcript
