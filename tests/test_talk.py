@@ -81,6 +81,10 @@ def test_get_weather_answers_from_the_labelled_sample_table() -> None:
         (["--temperature", "0.9"], "temperature: not supported by the GA dialect"),
         (["--threshold", "1.5"], "turn_detection.threshold: must be between 0.0 and 1.0"),
         (["--turn-detection", "key"], "push-to-talk (--turn-detection key) needs a terminal"),
+        (["--deployment", "rt"], "--deployment and --api-version need --azure-endpoint"),
+        (["--url", "ws://h/x", "--api-version", "v"], "are for Azure, not --url"),
+        (["--url", "ws://h/x", "--api-key-env", "REALTALK_UNSET"], "$REALTALK_UNSET is not set"),
+        (["--api-key-env", "HOME"], "--api-key-env goes with --url"),
     ],
 )
 def test_bad_options_fail_in_one_line_before_any_device_opens(

@@ -37,7 +37,7 @@ from typing import Any, Literal, TextIO
 import trio
 
 import realtalk
-from realtalk._targets import open_target
+from realtalk._targets import open_target, url_key
 from realtalk._tui import Screen, level_db, meter
 from realtalk.core import AudioDelta
 from realtalk.exceptions import (
@@ -662,6 +662,14 @@ async def _talk(options: TalkOptions, talk: _Talk) -> int:
 
     config = options.session_config()  # bad options fail here, before any device opens
     config.render(options.dialect)
+    url_key(options.url, options.api_key_env)
+    azure = options.azure_deployment or options.api_version
+    if azure and options.url is not None:
+        raise ConfigurationError("--deployment and --api-version are for Azure, not --url")
+    if azure and not (options.azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")):
+        raise ConfigurationError(
+            "--deployment and --api-version need --azure-endpoint or AZURE_OPENAI_ENDPOINT"
+        )
     keys = sys.stdin.isatty()
     if options.turn_detection == "key" and not keys:
         raise ConfigurationError("push-to-talk (--turn-detection key) needs a terminal on stdin")
@@ -745,9 +753,9 @@ async def _connect_loop(
                 api_key=key,
                 model=options.model,
                 dialect=options.dialect,
-                azure_endpoint=options.azure_endpoint,
-                azure_deployment=options.azure_deployment,
-                api_version=options.api_version,
+                azure_endpoint=None if url else options.azure_endpoint,
+                azure_deployment=None if url else options.azure_deployment,
+                api_version=None if url else options.api_version,
                 token_provider=options.token_provider(),
                 config=config,
                 tools=talk.tools(),

@@ -19,6 +19,22 @@ from contextlib import asynccontextmanager
 from realtalk.exceptions import ConfigurationError
 
 
+def url_key(url: str | None, api_key_env: str | None) -> str | None:
+    """The key to send to ``url``: the value of ``$api_key_env``, or ``None``.
+
+    Raises:
+        ConfigurationError: ``api_key_env`` without ``url``, or naming an unset variable.
+    """
+    if api_key_env is None:
+        return None
+    if url is None:
+        raise ConfigurationError("--api-key-env goes with --url")
+    key = os.environ.get(api_key_env)
+    if not key:
+        raise ConfigurationError(f"--api-key-env: ${api_key_env} is not set")
+    return key
+
+
 @asynccontextmanager
 async def open_target(
     url: str | None,
@@ -40,16 +56,10 @@ async def open_target(
     Raises:
         ConfigurationError: ``api_key_env`` names an unset variable; a bad brain script.
     """
+    key = url_key(url, api_key_env)
     if url is not None:
-        key = None
-        if api_key_env is not None:
-            key = os.environ.get(api_key_env)
-            if not key:
-                raise ConfigurationError(f"--api-key-env: ${api_key_env} is not set")
         yield url, key, f"endpoint {url}"
         return
-    if api_key_env is not None:
-        raise ConfigurationError("--api-key-env goes with --url")
     from_env = os.environ.get("OPENAI_API_KEY") or (
         os.environ.get("AZURE_OPENAI_ENDPOINT") and os.environ.get("AZURE_OPENAI_API_KEY")
     )
