@@ -288,3 +288,41 @@ async def test_out_of_band_response_runs_beside_the_default_one(dialect: str) ->
             assert statuses == {"classify": "completed", "default": "completed"}
             # Out-of-band output is not part of the conversation.
             assert [i.role for i in session.conversation] == ["user", "assistant"]
+
+
+async def test_a_browser_authenticates_with_subprotocols(dialect: str) -> None:
+    # Browsers cannot set WebSocket headers; the API takes the key as a subprotocol.
+    import json
+
+    import trio_websocket
+
+    offered = ["realtime", "openai-insecure-api-key.sk-browser"]
+    if dialect == "beta":
+        offered.append("openai-beta.realtime-v1")
+    with trio.fail_after(10):
+        async with open_server(options=ServerOptions(api_key="sk-browser")) as server:
+            async with trio_websocket.open_websocket_url(server.url, subprotocols=offered) as ws:
+                assert ws.subprotocol == "realtime"
+                created = json.loads(await ws.get_message())
+                assert created["type"] == "session.created"
+                # The beta session object has flat audio formats; GA nests them.
+                assert ("input_audio_format" in created["session"]) == (dialect == "beta")
+            # A wrong key is refused (over a stream of our own: trio-websocket's client
+            # leaves its socket open after a refusal).
+            wrong = [p.replace("sk-browser", "sk-wrong") for p in offered]
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            try:
+                with pytest.RaisesGroup(trio_websocket.ConnectionRejected) as caught:
+                    async with trio.open_nursery() as nursery:
+                        await trio_websocket.wrap_client_stream(
+                            nursery,
+                            stream,
+                            f"127.0.0.1:{server.port}",
+                            "/v1/realtime?model=gpt-realtime",
+                            subprotocols=wrong,
+                        )
+            finally:
+                await trio.aclose_forcefully(stream)
+            rejected = caught.value.exceptions[0]
+            assert isinstance(rejected, trio_websocket.ConnectionRejected)
+            assert rejected.status_code == 401

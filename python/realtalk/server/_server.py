@@ -108,6 +108,13 @@ class _Handshake:
             if auth.lower().startswith("bearer ")
             else headers.get("api-key", "").strip()
         )
+        # Browsers cannot set headers on a WebSocket: they offer the key as a subprotocol,
+        # with "realtime" (and "openai-beta.realtime-v1" for the beta dialect).
+        offered = list(request.proposed_subprotocols)
+        if not key:
+            key = next(
+                (p[len(_KEY_PROTOCOL) :] for p in offered if p.startswith(_KEY_PROTOCOL)), ""
+            )
         if not key:
             return 401, _api_error_body(
                 "You didn't provide an API key. Provide it in an Authorization header "
@@ -128,8 +135,13 @@ class _Handshake:
                 f"Missing required query parameter: {model_key}", "missing_required_parameter"
             )
         beta = headers.get("openai-beta", "").replace(" ", "")
-        dialect: Dialect = "beta" if "realtime=v1" in beta.split(",") else "ga"
+        beta_offered = "openai-beta.realtime-v1" in offered
+        dialect: Dialect = "beta" if "realtime=v1" in beta.split(",") or beta_offered else "ga"
         return dialect, model
+
+
+#: The subprotocol prefix that carries a key from a browser (the API's web convention).
+_KEY_PROTOCOL = "openai-insecure-api-key."
 
 
 def _mask(key: str) -> str:
@@ -185,7 +197,9 @@ async def open_server(
                         log(f"refused upgrade {request.path}: HTTP {status}")
                     return
                 dialect, model = verdict
-                ws = await request.accept()
+                # A browser that offered "realtime" must get it back, or it drops the socket.
+                subprotocol = "realtime" if "realtime" in request.proposed_subprotocols else None
+                ws = await request.accept(subprotocol=subprotocol)
                 server.connections += 1
                 number = server.connections
                 if log is not None:
