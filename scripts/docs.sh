@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 OUT=${1:-docs/api}
-MODULES=(realtalk realtalk.core realtalk.protocol realtalk.audio realtalk.server realtalk.exceptions)
+MODULES=(realtalk realtalk.core realtalk.protocol realtalk.audio realtalk.server realtalk.relay realtalk.exceptions)
 
 stubs=$(mktemp -d)
 trap 'rm -rf "$stubs"' EXIT

@@ -21,6 +21,9 @@ if [ -f "$AUDIO_DIR/env.sh" ]; then
     . "$AUDIO_DIR/env.sh"
 fi
 # --- end of the audio block ------------------------------------------------------------------
+# Headless Chromium for tests/test_console.py (Debian's chromium, installed when root; the
+# test skips with the reason otherwise). REALTALK_BROWSER=0 skips it.
+bash scripts/browser_up.sh
 echo "==> pytest"
 "$VENV/bin/python" -m pytest -q
 echo "==> benches (check mode)"

@@ -18,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["realtalk", "realtalk/core", "realtalk/protocol", "realtalk/audio", "realtalk/server"]
+PAGES += ["realtalk/relay"]
 PAGES += ["realtalk/exceptions"]
 
 

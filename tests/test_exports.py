@@ -73,6 +73,7 @@ def test_core_all_is_the_documented_api() -> None:
         "realtalk.client",
         "realtalk.server",
         "realtalk.audio",
+        "realtalk.relay",
     ],
 )
 def test_every_exported_name_exists(module: str) -> None:
@@ -96,6 +97,7 @@ def test_testing_module_exports_exist() -> None:
         "realtalk.protocol",
         "realtalk.client",
         "realtalk.server",
+        "realtalk.relay",
     ],
 )
 def test_no_public_name_is_left_out_of_all(module: str) -> None:
@@ -120,6 +122,14 @@ def test_native_functions_are_the_ones_in_core() -> None:
     native = importlib.import_module("realtalk._core")
     for name in CORE_API:
         assert getattr(realtalk.core, name) is getattr(native, name)
+
+
+@pytest.mark.parametrize("name", sorted(importlib.import_module("realtalk.relay").__all__))
+def test_relay_api_is_documented(name: str) -> None:
+    value = getattr(importlib.import_module("realtalk.relay"), name)
+    if inspect.isclass(value) or inspect.isfunction(value):
+        assert (value.__doc__ or "").strip()
+        assert value.__module__.startswith("realtalk.relay.")
 
 
 @pytest.mark.parametrize("name", sorted(CORE_API))

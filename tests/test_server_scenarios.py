@@ -5,12 +5,12 @@ barge-in with truncate, server error mid-turn) plus G.711 and out-of-band respon
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
 import pytest
 import trio
+from tests.session_events import next_event, until_done
 
 import realtalk
 from realtalk.core import AudioDelta
@@ -30,24 +30,6 @@ from realtalk.server._speech import synthesize
 
 E = TypeVar("E")
 pytestmark = pytest.mark.parametrize("dialect", ["ga", "beta"])
-
-
-async def next_event(
-    session: realtalk.Session, kind: type[E], where: Callable[[E], bool] = lambda e: True
-) -> E:
-    async for event in session.events():
-        if isinstance(event, kind) and where(event):
-            return event
-    raise AssertionError(f"the session ended before a {kind.__name__}")
-
-
-async def until_done(session: realtalk.Session) -> tuple[ResponseDone, list[Any]]:
-    seen: list[Any] = []
-    async for event in session.events():
-        seen.append(event)
-        if isinstance(event, ResponseDone):
-            return event, seen
-    raise AssertionError("the session ended first")
 
 
 def audio_samples(events: list[Any]) -> int:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 import trio
+from tests.session_events import next_event
 
 import realtalk
 import realtalk.core
@@ -71,15 +72,6 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             _deep_merge(base[key], value)
         else:
             base[key] = value
-
-
-async def next_event(
-    session: realtalk.Session, kind: type[E], where: Callable[[E], bool] = lambda e: True
-) -> E:
-    async for event in session.events():
-        if isinstance(event, kind) and where(event):
-            return event
-    raise AssertionError(f"the session ended before a {kind.__name__}")
 
 
 async def collect_until(session: realtalk.Session, done: Callable[[object], bool]) -> list[object]:

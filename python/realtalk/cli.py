@@ -80,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--quiet", action="store_true", help="do not log every event")
 
+    from realtalk._relay_cli import add_relay_parser
+
+    add_relay_parser(commands)
+
     commands.add_parser(
         "devices",
         help="list the audio devices PortAudio finds",
@@ -275,6 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from realtalk._serve import run_serve
 
         return run_serve(args)
+    if args.command == "relay":
+        from realtalk._relay_cli import run_relay
+
+        return run_relay(args)
     if args.command == "devices":
         from realtalk._devices_cli import run_devices
 
