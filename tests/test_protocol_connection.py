@@ -601,3 +601,22 @@ def test_audio_of_a_cut_item_arriving_after_the_cut_is_dropped(dialect: str) -> 
     assert stats.audio_received_samples == 5 * 4800 + 1200
     assert conn.audio_item() == ("item_a2", 0)
     assert conn.conversation["item_a1"].content[0].audio_samples == 5 * 4800
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_retrieved_items_audio_is_not_kept_in_raw(dialect: str) -> None:
+    # An hour of retrieves kept 105 MB of base64 in item.raw (found by the soak).
+    conn = Connection(dialect)  # type: ignore[arg-type]
+    item = {
+        "id": "item_u1",
+        "type": "message",
+        "role": "user",
+        "status": "completed",
+        "content": [{"type": "input_audio", "audio": "AAAA" * 1000, "transcript": "hi"}],
+    }
+    conn.receive(
+        json.dumps({"type": "conversation.item.retrieved", "event_id": "e1", "item": item})
+    )
+    kept = conn.conversation["item_u1"]
+    assert kept.raw["content"] == [{"type": "input_audio", "transcript": "hi"}]
+    assert kept.text == "hi"

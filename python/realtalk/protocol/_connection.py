@@ -36,7 +36,7 @@ from realtalk.protocol._config import (
     audio_format_rate,
     config_drift,
 )
-from realtalk.protocol._conversation import Conversation, ConversationEvent, Item
+from realtalk.protocol._conversation import Conversation, ConversationEvent, Item, ItemAppended
 from realtalk.protocol._events import (
     ClientEvent,
     ConversationItemCreate,
@@ -119,8 +119,10 @@ class ConnectionStatistics:
     """A snapshot of one connection's counters.
 
     Sample counts are at the session's input rate (appended) and output rate (received);
-    ``*_ms`` fields are those counts in milliseconds. ``audio_dropped_samples`` counts
-    audio of interrupted items that arrived after the cut and was not delivered.
+    ``*_ms`` fields are those counts in milliseconds. ``audio_received_samples`` counts
+    every audio sample delivered (out-of-band responses' included);
+    ``audio_dropped_samples`` counts audio of interrupted items that arrived after the
+    cut and was not delivered.
     """
 
     events_sent: int
@@ -154,7 +156,7 @@ def _as_object(text: str | bytes) -> dict[str, Any] | None:
     """``text`` as a JSON object, or ``None`` if it is not one."""
     try:
         obj = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
         return None
     return obj if isinstance(obj, dict) else None
 
@@ -178,6 +180,7 @@ class Connection:
         if dialect not in ("ga", "beta"):
             raise ValueError(f"dialect must be 'ga' or 'beta', got {dialect!r}")
         self.dialect: Dialect = dialect
+        self._keep_audio_ms = keep_audio_ms
         self.conversation = Conversation(keep_audio_ms=keep_audio_ms)
         self.config = SessionConfig()
         """The effective configuration, from the last ``session.created``/``updated``."""
@@ -249,7 +252,15 @@ class Connection:
         event_id = event.event_id or self.new_event_id()
         wire = event.to_wire(self.dialect)
         wire["event_id"] = event_id
-        self._outbox.append(json.dumps(wire, ensure_ascii=False, separators=(",", ":")))
+        text = json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                # A lone surrogate (in an id the server sent, say) has no UTF-8 form and
+                # could not go out in a text frame: escaped, it is valid JSON all the same.
+                text = json.dumps(wire, separators=(",", ":"))
+        self._outbox.append(text)
         self._remember(event_id, event.TYPE)
         return event_id
 
@@ -403,6 +414,13 @@ class Connection:
         """Response requests waiting for the active response to finish."""
         return len(self._queue)
 
+    def successor(self) -> Connection:
+        """A fresh state machine with this one's settings (dialect, kept audio, event id
+        prefix), for the next WebSocket of the same session after this one failed."""
+        return Connection(
+            self.dialect, keep_audio_ms=self._keep_audio_ms, event_id_prefix=self._prefix
+        )
+
     # -- interruption ----------------------------------------------------------------------
 
     def audio_item(self) -> tuple[str, int] | None:
@@ -431,10 +449,12 @@ class Connection:
 
         Raises:
             LocalProtocolError: ``item_id`` names an item that is not an assistant message.
-            ValueError: ``played_samples`` is negative.
+            ValueError: ``played_samples`` or ``content_index`` is negative.
         """
         if played_samples < 0:
             raise ValueError(f"played_samples must not be negative, got {played_samples}")
+        if content_index < 0:
+            raise ValueError(f"content_index must not be negative, got {content_index}")
         cancelled = False
         if not server_cancels and self.response_state in (
             ResponseState.REQUESTED,
@@ -523,8 +543,8 @@ class Connection:
         comes back as :class:`UnknownEvent` with ``problem`` saying what is wrong.
 
         Raises:
-            RemoteProtocolError: the text is not a JSON object. The connection stays
-                usable.
+            RemoteProtocolError: the text is not a JSON object (or nests deeper than
+                Python's ``json`` decodes). The connection stays usable.
         """
         try:
             parsed = _core.parse_server_event(text, audio_format=self.output_format)
@@ -532,10 +552,12 @@ class Connection:
             # A well-formed object with a bad audio payload is kept, not dropped.
             kept = _as_object(text)
             if kept is None:
+                # Counted (under type ""), as the session delivers it as an UnknownEvent.
+                self._received_counts[""] += 1
                 raise RemoteProtocolError(f"server sent an unusable event: {exc}") from exc
-            event_id = kept.get("event_id")
+            event_id, wire_type = kept.get("event_id"), kept.get("type")
             event = UnknownEvent(
-                type=str(kept.get("type", "")),
+                type=wire_type if isinstance(wire_type, str) else "",
                 event_id=event_id if isinstance(event_id, str) else None,
                 raw=kept,
                 problem=str(exc),
@@ -545,14 +567,19 @@ class Connection:
         if isinstance(parsed, AudioDelta):
             self._received_counts[parsed.type] += 1
             if parsed.response_id in self._out_of_band_responses:
+                self._received_samples += len(parsed.samples)
                 return [parsed]
             if (parsed.item_id, parsed.content_index) in self._cut:
                 # Sent before the server saw the cut: the listener must not hear it.
                 self._dropped_samples += len(parsed.samples)
                 return []
-            self.conversation.apply_audio(parsed)
             self._received_samples += len(parsed.samples)
+            known = parsed.item_id in self.conversation
+            if self.conversation.apply_audio(parsed) is None:
+                return [parsed]
             self._audio_item = (parsed.item_id, parsed.content_index)
+            if not known:  # audio of an item never announced: a placeholder holds it
+                return [parsed, ItemAppended(self.conversation[parsed.item_id])]
             return [parsed]
         return self.receive_object(parsed)
 

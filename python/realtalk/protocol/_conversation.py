@@ -8,8 +8,10 @@ appended, updated by a delta, completed, or removed. GA's ``conversation.item.ad
 is appended once however many events announce it.
 
 What it must never do: send anything, read a clock, or raise on odd server data (a delta
-for an unknown item creates a placeholder item). Audio is counted always, kept only when
-asked, and then bounded per item.
+for an unknown item creates a placeholder item; an index no server would send, negative
+or far past the known parts, leaves the cache alone; a delta for an item the server
+deleted does not bring it back). Audio is counted always, kept only when asked, and then
+bounded per item and cut where the server truncated it.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ __all__ = [
 Int16Array = npt.NDArray[np.int16]
 UpdateKind = Literal["text", "transcript", "input_transcript", "arguments"]
 
+#: Placeholder parts one event may add past the known ones (for parts whose announcement
+#: was lost). A ``content_index`` further out, or negative, is not believed: it would cost
+#: memory for nothing (``10**9`` would hang the client), so the event leaves the cache
+#: alone.
+_MAX_PART_GAP = 16
+#: Deleted item ids remembered, so that late deltas for them do not bring them back.
+_DELETED_MEMORY = 256
+
 
 @dataclass(slots=True, eq=False)
 class ContentPart:
@@ -66,7 +76,9 @@ class ContentPart:
     ``type`` is the wire type (``input_text``, ``input_audio``, ``output_text`` / beta
     ``text``, ``output_audio`` / beta ``audio``). ``audio_samples`` counts every sample
     received for the part (at the session's output rate); ``audio`` holds them only when
-    the conversation keeps audio, up to its bound.
+    the conversation keeps audio, up to its bound. ``truncated_at_ms`` is set once the
+    server confirms a truncation of this part: the kept audio is cut there, like the
+    server's copy.
     """
 
     type: str
@@ -76,6 +88,7 @@ class ContentPart:
     audio_done: bool = False
     audio_chunks: list[Int16Array] = field(default_factory=list, repr=False)
     audio_dropped_samples: int = 0
+    truncated_at_ms: int | None = None
 
     @property
     def is_audio(self) -> bool:
@@ -189,6 +202,9 @@ class Conversation:
         self.output_sample_rate = output_sample_rate
         self._items: dict[str, Item] = {}
         self._order: list[str] = []
+        # Ids the server deleted (insertion-ordered, the oldest forgotten beyond
+        # _DELETED_MEMORY): only a new conversation.item.added/created brings one back.
+        self._deleted: dict[str, None] = {}
 
     # -- reading ------------------------------------------------------------------------
 
@@ -225,20 +241,30 @@ class Conversation:
         item = self._items.get(item_id)
         if item is not None:
             return item
-        item = Item(id=item_id, type=item_type)
-        self._items[item_id] = item
+        # Placed before it is stored: an item that names itself as its predecessor (no
+        # server should) goes at the end.
         if previous_item_id == "root":
             self._order.insert(0, item_id)
         elif previous_item_id is not None and previous_item_id in self._items:
             self._order.insert(self._order.index(previous_item_id) + 1, item_id)
         else:
             self._order.append(item_id)
+        item = Item(id=item_id, type=item_type)
+        self._items[item_id] = item
         out.append(ItemAppended(item))
         return item
 
     def _merge(self, item: Item, data: Mapping[str, Any]) -> None:
         """Copy the fields of a wire item object into ``item`` (the wire wins)."""
         item.raw = dict(data)
+        content = data.get("content")
+        if isinstance(content, list) and any(isinstance(p, dict) and "audio" in p for p in content):
+            # A retrieved item carries its audio as base64 (megabytes per minute): kept
+            # only as far as the conversation keeps audio, never in ``raw``.
+            item.raw["content"] = [
+                {k: v for k, v in p.items() if k != "audio"} if isinstance(p, dict) else p
+                for p in content
+            ]
         item.type = _str(data.get("type")) or item.type
         item.role = _str(data.get("role")) or item.role
         item.status = _str(data.get("status")) or item.status
@@ -250,7 +276,6 @@ class Conversation:
         output = _str(data.get("output"))
         if output is not None:
             item.output = output
-        content = data.get("content")
         if isinstance(content, list):
             for index, wire_part in enumerate(content):
                 if not isinstance(wire_part, dict):
@@ -263,14 +288,35 @@ class Conversation:
                 if transcript and item.truncated_at_ms is None:
                     part.transcript = transcript
 
-    def _item_for(self, item_id: str, out: list[ConversationEvent]) -> Item:
+    def _item_for(self, item_id: str, out: list[ConversationEvent]) -> Item | None:
         # Deltas for an item never announced: keep them on a placeholder, never crash.
+        # A deleted item stays deleted: its late deltas change nothing.
+        if item_id in self._deleted:
+            return None
         return self._add(item_id, "message", None, out)
+
+    def _part_for(
+        self, item_id: str, index: int, part_type: str, out: list[ConversationEvent]
+    ) -> tuple[Item, ContentPart] | None:
+        """The item and its part ``index`` for a delta, or ``None`` if the event is not
+        to be believed (a deleted item, an index negative or far past the known parts)."""
+        known = self._items.get(item_id)
+        if not 0 <= index <= (len(known.content) if known else 0) + _MAX_PART_GAP:
+            return None
+        item = self._item_for(item_id, out)
+        return None if item is None else (item, item.part(index, part_type))
 
     def _complete(self, item: Item, out: list[ConversationEvent]) -> None:
         if not item.completed:
             item.completed = True
             out.append(ItemCompleted(item))
+
+    def _kept_limit(self, part: ContentPart) -> int:
+        """How many samples of ``part`` may be kept: the bound, and the truncation."""
+        limit = self.keep_audio_ms * self.output_sample_rate // 1000
+        if part.truncated_at_ms is not None:
+            limit = min(limit, part.truncated_at_ms * self.output_sample_rate // 1000)
+        return limit
 
     def apply(self, event: ServerEvent) -> list[ConversationEvent]:
         """Update the cache from one server event; the high-level events it caused."""
@@ -283,6 +329,10 @@ class Conversation:
                 item_id = _str(data.get("id"))
                 if item_id is None:
                     return out
+                if item_id in self._deleted:
+                    if isinstance(event, ItemDone):
+                        return out  # the end of an item that is gone
+                    del self._deleted[item_id]  # created anew, with the same id
                 item = self._add(item_id, _str(data.get("type")) or "message", previous, out)
                 self._merge(item, data)
                 # conversation.item.done is final; beta (which has no .done) and GA's
@@ -294,7 +344,7 @@ class Conversation:
                 | OutputItemDone(item=data, response_id=response_id)
             ):
                 item_id = _str(data.get("id"))
-                if item_id is None:
+                if item_id is None or item_id in self._deleted:
                     return out
                 item = self._add(item_id, _str(data.get("type")) or "message", None, out)
                 self._merge(item, data)
@@ -303,7 +353,7 @@ class Conversation:
                     self._complete(item, out)
             case ItemRetrieved(item=data):
                 item_id = _str(data.get("id"))
-                if item_id is not None:
+                if item_id is not None and item_id not in self._deleted:
                     self._merge(
                         self._add(item_id, _str(data.get("type")) or "message", None, out), data
                     )
@@ -311,37 +361,41 @@ class Conversation:
                 ContentPartAdded(item_id=item_id, content_index=index, part=wire_part)
                 | ContentPartDone(item_id=item_id, content_index=index, part=wire_part)
             ):
-                item = self._item_for(item_id, out)
-                wire_type = _str(wire_part.get("type")) or ""
-                target = item.part(index, wire_type)
+                found = self._part_for(item_id, index, _str(wire_part.get("type")) or "", out)
                 text = _str(wire_part.get("text"))
-                if text and not target.text:
-                    target.text = text
+                if found is not None and text and not found[1].text:
+                    found[1].text = text
             case TextDelta(item_id=item_id, content_index=index, delta=delta):
-                item = self._item_for(item_id, out)
-                item.part(index, "text").text += delta
-                out.append(ItemUpdated(item, "text", delta, index))
+                if (found := self._part_for(item_id, index, "text", out)) is not None:
+                    found[1].text += delta
+                    out.append(ItemUpdated(found[0], "text", delta, index))
             case TextDone(item_id=item_id, content_index=index, text=text):
-                self._item_for(item_id, out).part(index, "text").text = text
+                if (found := self._part_for(item_id, index, "text", out)) is not None:
+                    found[1].text = text
             case AudioTranscriptDelta(item_id=item_id, content_index=index, delta=delta):
-                item = self._item_for(item_id, out)
-                if item.truncated_at_ms is None:
-                    item.part(index, "audio").transcript += delta
-                out.append(ItemUpdated(item, "transcript", delta, index))
+                if (found := self._part_for(item_id, index, "audio", out)) is not None:
+                    item, part = found
+                    if item.truncated_at_ms is None:
+                        part.transcript += delta
+                    out.append(ItemUpdated(item, "transcript", delta, index))
             case AudioTranscriptDone(item_id=item_id, content_index=index, transcript=text):
-                item = self._item_for(item_id, out)
-                if item.truncated_at_ms is None:
-                    item.part(index, "audio").transcript = text
+                found = self._part_for(item_id, index, "audio", out)
+                if found is not None and found[0].truncated_at_ms is None:
+                    found[1].transcript = text
             case AudioDone(item_id=item_id, content_index=index):
-                self._item_for(item_id, out).part(index, "audio").audio_done = True
+                if (found := self._part_for(item_id, index, "audio", out)) is not None:
+                    found[1].audio_done = True
             case InputTranscriptionDelta(item_id=item_id, content_index=index, delta=delta):
-                item = self._item_for(item_id, out)
-                item.part(index, "input_audio").transcript += delta
-                out.append(ItemUpdated(item, "input_transcript", delta, index))
+                if (found := self._part_for(item_id, index, "input_audio", out)) is not None:
+                    if found[0].truncated_at_ms is None:
+                        found[1].transcript += delta
+                    out.append(ItemUpdated(found[0], "input_transcript", delta, index))
             case InputTranscriptionCompleted(item_id=item_id, content_index=index, transcript=text):
-                item = self._item_for(item_id, out)
-                part = item.part(index, "input_audio")
-                if part.transcript != text:
+                found = self._part_for(item_id, index, "input_audio", out)
+                if found is not None and found[0].truncated_at_ms is not None:
+                    pass  # only assistant audio is truncated: a confused server; keep none
+                elif found is not None and found[1].transcript != text:
+                    item, part = found
                     # Deltas may be missing (some models send none): report the rest.
                     rest = (
                         text[len(part.transcript) :] if text.startswith(part.transcript) else text
@@ -350,27 +404,34 @@ class Conversation:
                     if rest:
                         out.append(ItemUpdated(item, "input_transcript", rest, index))
             case FunctionCallArgumentsDelta(item_id=item_id, call_id=call_id, delta=delta):
-                item = self._item_for(item_id, out)
-                item.type = "function_call" if item.type == "message" else item.type
-                item.call_id = item.call_id or call_id
-                item.arguments += delta
-                out.append(ItemUpdated(item, "arguments", delta))
+                if (call := self._item_for(item_id, out)) is not None:
+                    call.type = "function_call" if call.type == "message" else call.type
+                    call.call_id = call.call_id or call_id
+                    call.arguments += delta
+                    out.append(ItemUpdated(call, "arguments", delta))
             case FunctionCallArgumentsDone(
                 item_id=item_id, call_id=call_id, arguments=args, name=name
             ):
-                item = self._item_for(item_id, out)
-                item.type = "function_call" if item.type == "message" else item.type
-                item.call_id = item.call_id or call_id
-                item.arguments = args
-                item.name = name or item.name
+                if (call := self._item_for(item_id, out)) is not None:
+                    call.type = "function_call" if call.type == "message" else call.type
+                    call.call_id = call.call_id or call_id
+                    call.arguments = args
+                    call.name = name or call.name
             case ItemTruncated(item_id=item_id, content_index=index, audio_end_ms=end_ms):
                 known = self._items.get(item_id)
-                if known is not None:
+                if known is not None and end_ms >= 0:
                     known.truncated_at_ms = end_ms
-                    # The server drops the transcript; so does the copy here.
-                    if index < len(known.content):
-                        known.content[index].transcript = ""
+                    if 0 <= index < len(known.content):
+                        # The server drops the transcript and the audio past the cut;
+                        # so does the copy here.
+                        part = known.content[index]
+                        part.transcript = ""
+                        part.truncated_at_ms = end_ms
+                        self._trim_audio(part)
             case ItemDeleted(item_id=item_id):
+                self._deleted[item_id] = None
+                if len(self._deleted) > _DELETED_MEMORY:
+                    del self._deleted[next(iter(self._deleted))]
                 if self._items.pop(item_id, None) is not None:
                     self._order.remove(item_id)
                     out.append(ItemRemoved(item_id))
@@ -378,17 +439,34 @@ class Conversation:
                 pass
         return out
 
-    def apply_audio(self, delta: AudioDelta) -> ContentPart:
-        """Count (and keep, within the bound) the samples of one audio delta."""
-        item = self._items.get(delta.item_id)
-        if item is None:
-            item = self._add(delta.item_id, "message", None, [])
+    def _trim_audio(self, part: ContentPart) -> None:
+        """Drop kept audio of ``part`` beyond what it may keep (counted as dropped)."""
+        limit = self._kept_limit(part)
+        kept = 0
+        for i, chunk in enumerate(part.audio_chunks):
+            if kept + len(chunk) > limit:
+                room = limit - kept
+                cut = len(chunk) - room + sum(len(c) for c in part.audio_chunks[i + 1 :])
+                part.audio_chunks[i:] = [chunk[:room]] if room else []
+                part.audio_dropped_samples += cut
+                return
+            kept += len(chunk)
+
+    def apply_audio(self, delta: AudioDelta) -> ContentPart | None:
+        """Count (and keep, within the bound) the samples of one audio delta; the part
+        they went to, or ``None`` if the delta is not to be believed (a deleted item, a
+        ``content_index`` negative or far past the known parts)."""
+        known = self._items.get(delta.item_id)
+        found = self._part_for(delta.item_id, delta.content_index, "audio", [])
+        if found is None:
+            return None
+        item, part = found
+        if known is None:
             item.role = "assistant"
-        part = item.part(delta.content_index, "audio")
         samples = delta.samples
         part.audio_samples += len(samples)
         if self.keep_audio_ms:
-            limit = self.keep_audio_ms * self.output_sample_rate // 1000
+            limit = self._kept_limit(part)
             kept = part.audio_samples - len(samples) - part.audio_dropped_samples
             room = max(0, limit - kept)
             if room >= len(samples):
