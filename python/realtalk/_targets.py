@@ -13,10 +13,31 @@ key from the environment to a ``--url`` that was not told to have it.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from realtalk.exceptions import ConfigurationError
+
+
+def _shown(url: str) -> str:
+    """``url`` for the screen: no user info, and credential-like query values hidden
+    (connect() then refuses such a URL with its own message)."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.username is not None or parts.password is not None:
+        netloc = "***@" + netloc
+    try:
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+    except ValueError:
+        pass
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    hidden = {"api-key", "api_key", "apikey", "access_token", "key", "token"}
+    query = urllib.parse.urlencode(
+        [(k, "***" if k.lower() in hidden else v) for k, v in pairs], safe="*"
+    )
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def url_key(url: str | None, api_key_env: str | None) -> str | None:
@@ -58,7 +79,7 @@ async def open_target(
     """
     key = url_key(url, api_key_env)
     if url is not None:
-        yield url, key, f"endpoint {url}"
+        yield url, key, f"endpoint {_shown(url)}"
         return
     from_env = os.environ.get("OPENAI_API_KEY") or (
         os.environ.get("AZURE_OPENAI_ENDPOINT") and os.environ.get("AZURE_OPENAI_API_KEY")

@@ -259,6 +259,10 @@ def resolve_endpoint(
         raise ConfigurationError("token_provider must be a callable returning a token")
     headers = _check_extra_headers(extra_headers or {})
     extra_pairs = [(str(k), str(v)) for k, v in (extra_query or {}).items()]
+    if _SECRET_QUERY_NAMES & {name.lower() for name, _ in extra_pairs}:
+        raise ConfigurationError(
+            "extra_query must not contain credentials; pass api_key=... instead"
+        )
 
     def env_value(name: str) -> str | None:
         return env.get(name) or None
@@ -369,9 +373,14 @@ def _parse_ws_url(url: str) -> tuple[EndpointKind, dict[str, str]]:
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
-        suggestion = ("ws" if scheme == "http" else "wss") + url[len(scheme) :]
+        # The suggestion names host and path only: the rest may carry a credential.
+        host = parts.hostname or ""
+        if parts.port is not None and _port_ok(parts):
+            host += f":{parts.port}"
+        suggestion = ("ws" if scheme == "http" else "wss") + f"://{host}{parts.path}"
         raise ConfigurationError(
-            f"url must be a WebSocket URL (ws:// or wss://); did you mean {suggestion!r}?"
+            f"url must be a WebSocket URL (ws:// or wss://); did you mean {suggestion!r}"
+            + ("?" if not parts.query else " with your query?")
         )
     if scheme not in ("ws", "wss"):
         raise ConfigurationError("url must start with ws:// or wss://")
@@ -399,6 +408,14 @@ def _parse_ws_url(url: str) -> tuple[EndpointKind, dict[str, str]]:
     else:
         kind = "custom"
     return kind, query
+
+
+def _port_ok(parts: urllib.parse.SplitResult) -> bool:
+    try:
+        _ = parts.port
+    except ValueError:
+        return False
+    return True
 
 
 def _azure_base(resource: str) -> str:

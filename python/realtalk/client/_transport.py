@@ -53,8 +53,11 @@ RECEIVE_BUFFER_SIZE = 64 * 1024
 # A refusal body is quoted only if it is this small and JSON with an error message.
 _MAX_QUOTED_BODY = 4096
 _MAX_QUOTED_MESSAGE = 300
-# Things in a server's error text that look like credentials (OpenAI keys, JWTs).
-_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{2,}|\beyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-.]*")
+# Things in a server's error text that look like credentials (OpenAI keys, JWTs), and
+# the API's masked quotes of a refused one ("sk-ab****wxyz": its ends are still its own).
+_KEY_LIKE = re.compile(
+    r"\bsk-[A-Za-z0-9_\-*]{2,}|\beyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-.]*|[^\s'\"]*\*{3,}[^\s'\".,;)]*"
+)
 
 
 class WebSocketTransport:

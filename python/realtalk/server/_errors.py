@@ -21,7 +21,8 @@ pattern, the message follows the same validator's wording for a neighbouring cas
   the API-wide validator's, seen verbatim on the HTTP API (same wording family).
 * reconstructed: the top-level "not an object" error, item not found for delete /
   retrieve / ``previous_item_id``, the 15 MiB append limit (the docs state the limit, no
-  capture of its error is public), ``"a decimal number"`` as the name of a float in "but
+  capture of its error is public), the mid-session rate limit error (the HTTP API's
+  code and wording), ``"a decimal number"`` as the name of a float in "but
   got ... instead".
 """
 
@@ -50,6 +51,7 @@ __all__ = [
     "not_an_object",
     "problem_error",
     "property_name_too_long",
+    "rate_limit_exceeded",
     "response_cancel_not_active",
     "server_error",
     "session_expired",
@@ -466,6 +468,17 @@ def session_expired(minutes: int = 60) -> ApiError:
     unit = "minute" if minutes == 1 else "minutes"
     return _request_error(
         "session_expired", f"Your session hit the maximum duration of {minutes} {unit}."
+    )
+
+
+def rate_limit_exceeded() -> ApiError:
+    """A rate limit hit mid-session. Reconstructed: code and wording of the HTTP API's
+    rate limit errors (the Realtime API reports its limits in ``rate_limits.updated``)."""
+    return ApiError(
+        "tokens",
+        "rate_limit_exceeded",
+        "Rate limit reached for gpt-realtime on tokens per min (TPM): Limit 40000, Used "
+        "40000, Requested 120. Please try again in 180ms.",
     )
 
 

@@ -144,6 +144,21 @@ class _Handshake:
 _KEY_PROTOCOL = "openai-insecure-api-key."
 
 
+def _loggable(path: str) -> str:
+    """A request path for the log: the values of credential-like query parameters (a
+    browser may send Azure's ``api-key`` in the query) replaced by ``***``."""
+    target = urllib.parse.urlsplit(path)
+    if not target.query:
+        return path
+    pairs = urllib.parse.parse_qsl(target.query, keep_blank_values=True)
+    shown = [(k, "***" if k.lower() in _SECRET_QUERY else v) for k, v in pairs]
+    return target.path + "?" + urllib.parse.urlencode(shown, safe="*")
+
+
+#: Query parameters that carry a credential.
+_SECRET_QUERY = frozenset({"api-key", "api_key", "apikey", "access_token", "key", "token"})
+
+
 def _mask(key: str) -> str:
     """How the API shows a wrong key: its first and last few characters."""
     return key[:3] + "*" * max(0, min(len(key) - 7, 20)) + key[-4:] if len(key) > 8 else "***"
@@ -194,7 +209,7 @@ async def open_server(
                     headers = [(b"content-type", b"application/json")]
                     await request.reject(status, extra_headers=headers, body=body)
                     if log is not None:
-                        log(f"refused upgrade {request.path}: HTTP {status}")
+                        log(f"refused upgrade {_loggable(request.path)}: HTTP {status}")
                     return
                 dialect, model = verdict
                 # A browser that offered "realtime" must get it back, or it drops the socket.
@@ -203,7 +218,7 @@ async def open_server(
                 server.connections += 1
                 number = server.connections
                 if log is not None:
-                    log(f"connection #{number}: {request.path} ({dialect} dialect)")
+                    log(f"connection #{number}: {_loggable(request.path)} ({dialect} dialect)")
                 session = ServerSession(
                     ws,
                     dialect=dialect,

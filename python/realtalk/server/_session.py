@@ -71,6 +71,26 @@ class Faults:
         corrupt_audio: the first audio delta of every response carries invalid base64.
         oversized_event_bytes: right after ``session.created``, send one
             ``rate_limits.updated`` padded with an extra field to about this many bytes.
+        drop_mid_append: drop the connection when this many ``input_audio_buffer.append``
+            events have arrived (the last one is not processed): the client is cut off
+            while it streams audio.
+        drop_during_tool_call: drop the connection right after the first
+            ``response.function_call_arguments.done``, before the client's
+            ``function_call_output`` can arrive.
+        malformed_json_after_events: right after this many server events, send one text
+            frame that is not JSON (an event cut short), then carry on.
+        unknown_events: after every this many server events, send one event of a type
+            the API does not have, with plausible fields, then carry on.
+        error_burst: send this many unsolicited ``error`` events in a row (no
+            ``event_id`` of the client's; cycling through ``server_error``,
+            ``rate_limit_exceeded`` and ``conversation_already_has_active_response``),
+            right after ``error_burst_after_events`` server events, then carry on.
+        error_burst_after_events: when the burst comes (default: right after
+            ``conversation.created``).
+
+    Session expiry is not a fault but :attr:`ServerOptions.max_session_s`. The frames
+    sent by ``malformed_json_after_events``, ``unknown_events`` and ``error_burst`` are
+    not counted as events by the ``*_after_events`` options.
     """
 
     drop_after_events: int | None = None
@@ -79,6 +99,12 @@ class Faults:
     stall_after_events: int | None = None
     corrupt_audio: bool = False
     oversized_event_bytes: int | None = None
+    drop_mid_append: int | None = None
+    drop_during_tool_call: bool = False
+    malformed_json_after_events: int | None = None
+    unknown_events: int | None = None
+    error_burst: int | None = None
+    error_burst_after_events: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +197,13 @@ class ServerSession:
         self._active: _Response | None = None
         self._out_of_band: dict[str, _Response] = {}
         self._events_sent = 0
+        self._appends_received = 0
+        self._unknown_sent = 0
         self._audio_emitted = False
         self._send_lock = trio.Lock()
         self._stalled = False
+        #: The session is closing (it expired): nothing more is sent.
+        self._ending = False
         self._nursery: trio.Nursery | None = None
         self._conversation_id = new_id("conv")
         self._configure_vad()
@@ -223,14 +253,77 @@ class ServerSession:
         # Shielded: a cancelled response must never leave half a frame on the socket.
         with trio.CancelScope(shield=True):
             async with self._send_lock:
-                await self._ws.send_message(text or json.dumps(event, separators=(",", ":")))
-                self._events_sent += 1
-        if self._log is not None:
-            self._log(self._describe("->", event))
+                if self._ending:
+                    return
+                await self._write(event, text)
+                # Extra frames go out under the same lock: nothing comes between.
+                for extra in self._extra_frames():
+                    await self._ws.send_message(extra)
         if faults.drop_after_events is not None and self._events_sent >= faults.drop_after_events:
             raise _Dropped
         if faults.stall_after_events is not None and self._events_sent >= faults.stall_after_events:
             self._stalled = True
+
+    async def _write(self, event: JSON, text: str | None = None) -> None:
+        """One event on the socket, counted and logged; the caller holds the send lock."""
+        await self._ws.send_message(text or json.dumps(event, separators=(",", ":")))
+        self._events_sent += 1
+        if self._log is not None:
+            self._log(self._describe("->", event))
+
+    def _extra_frames(self) -> list[str]:
+        """The frames the faults add after the event just sent (logged here)."""
+        faults, count = self._faults, self._events_sent
+        frames: list[JSON | str] = []
+        if faults.malformed_json_after_events == count:
+            # An event cut short, as a broken proxy would pass it on.
+            frames.append('{"type":"response.output_text.delta","event_id":"event_cut","delta":"')
+        if faults.unknown_events and count % faults.unknown_events == 0:
+            frames.append(self._unknown_event())
+        if faults.error_burst and faults.error_burst_after_events == count:
+            session_id = str(self.session.get("id", ""))
+            for n in range(faults.error_burst):
+                error = _BURST_ERRORS[n % len(_BURST_ERRORS)](session_id)
+                frames.append(error.event(event_id=new_id("event"), client_event_id=None))
+        texts: list[str] = []
+        for frame in frames:
+            if isinstance(frame, str):
+                texts.append(frame)
+                if self._log is not None:
+                    self._log(self._describe("->", {"type": "(not JSON)", "delta": frame}))
+            else:
+                texts.append(json.dumps(frame, separators=(",", ":")))
+                if self._log is not None:
+                    self._log(self._describe("->", frame))
+        return texts
+
+    def _unknown_event(self) -> JSON:
+        """An event of a type the API does not have (yet), with fields like its own."""
+        self._unknown_sent += 1
+        event_id = new_id("event")
+        kind = self._unknown_sent % 3
+        if kind == 1:
+            return {
+                "type": "session.heartbeat",
+                "event_id": event_id,
+                "session_id": self.session.get("id"),
+                "uptime_ms": round((time.monotonic() - self._started) * 1000),
+            }
+        if kind == 2:
+            active = self._active
+            return {
+                "type": "response.output_audio.metrics",
+                "event_id": event_id,
+                "response_id": active.id if active is not None else None,
+                "first_audio_ms": 180,
+                "audio_ms_sent": 0,
+            }
+        return {
+            "type": "conversation.item.annotated",
+            "event_id": event_id,
+            "item_id": self._order[-1] if self._order else None,
+            "annotations": [{"type": "language", "value": "en"}],
+        }
 
     def _describe(self, arrow: str, event: Mapping[str, Any]) -> str:
         elapsed = time.monotonic() - self._started
@@ -295,9 +388,15 @@ class ServerSession:
     async def _expire(self) -> None:
         await trio.sleep(self._options.max_session_s)
         expired = errors.session_expired(max(1, round(self._options.max_session_s / 60)))
-        await self._error(expired, None)
-        # As the live API ends it: 1001 (going away), the error's message as the reason.
-        await self._ws.aclose(1001, expired.message)
+        event = expired.event(event_id=new_id("event"), client_event_id=None)
+        # As the live API ends it: the error, then the close with 1001 (going away) and the
+        # error's message as the reason. Both under the send lock, and nothing sent after:
+        # a response streaming now must neither slip a frame in between nor hit the
+        # closing socket (which would end the session before the close frame went out).
+        async with self._send_lock:
+            self._ending = True
+            await self._write(event)
+            await self._ws.aclose(1001, expired.message)
 
     async def _send_oversized(self, size: int) -> None:
         limits = [{"name": "requests", "limit": 1000, "remaining": 999, "reset_seconds": 0.06}]
@@ -384,6 +483,9 @@ class ServerSession:
         self._vad = vad
 
     async def _on_append(self, obj: JSON, client_id: str | None) -> None:
+        self._appends_received += 1
+        if self._appends_received == self._faults.drop_mid_append:
+            raise _Dropped
         try:
             data = base64.b64decode(obj["audio"], validate=True)
         except (binascii.Error, ValueError):
@@ -862,9 +964,19 @@ class ServerSession:
         if self.dialect == "ga":
             done["name"] = call.name
         await self.emit("response.function_call_arguments.done", **done)
+        if self._faults.drop_during_tool_call:
+            raise _Dropped  # the client has the call, and can never answer it
         wire["arguments"] = arguments
         response.output_tokens += max(1, len(arguments) // 4)
         await self._close_open_item(response)
+
+
+#: The unsolicited errors of :attr:`Faults.error_burst`, in turn.
+_BURST_ERRORS: tuple[Callable[[str], errors.ApiError], ...] = (
+    errors.server_error,
+    lambda session_id: errors.rate_limit_exceeded(),
+    lambda session_id: errors.conversation_already_has_active_response(new_id("resp")),
+)
 
 
 def _refuse_constant(name: str) -> Any:
