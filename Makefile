@@ -1,7 +1,7 @@
 # The entry points. `make demo` and `make test` are the README's quick start; each
 # sets up everything it needs first (scripts/bootstrap.sh is idempotent and quick when
 # nothing changed).
-.PHONY: demo test lint bench docs setup hypothesis-long clean
+.PHONY: demo test lint bench docs setup hypothesis-long fuzz soak soak-sessions clean
 
 VENV ?= .venv
 export VENV
@@ -27,6 +27,25 @@ docs: setup
 # Property tests with fresh random examples and many more of them (not part of `test`).
 hypothesis-long: setup
 	HYPOTHESIS_PROFILE=long $(VENV)/bin/python -m pytest -q tests
+
+# libFuzzer on the Rust core (fuzz/): FUZZ_SECONDS (default 60) per target; name targets
+# with FUZZ_TARGETS="events b64" (all by default). Not part of `test`: on a clean machine,
+# installing cargo-fuzz and the sanitized build take over a minute before any fuzzing.
+FUZZ_SECONDS ?= 60
+export FUZZ_SECONDS
+fuzz:
+	scripts/fuzz.sh $(FUZZ_TARGETS)
+
+# The soak (benches/soak.py; `test` runs 5 simulated minutes of it): one simulated hour of
+# conversation against the embedded server in about half a minute, the server in its own
+# process so that the client's RSS is measured alone; and 100 concurrent sessions against
+# one server in this process. Exit 1 if a balance or the RSS bound fails; the reports are
+# written to the top of the tree (git ignores them).
+soak: setup
+	$(VENV)/bin/python benches/soak.py --simulated-s 3600 --server process --report soak-report.md
+
+soak-sessions: setup
+	$(VENV)/bin/python benches/soak.py --sessions 100 --turns 5 --report soak-sessions-report.md
 
 setup:
 	scripts/bootstrap.sh

@@ -44,6 +44,11 @@ EXCEPTIONS = {
 POSITIONED = {"AudioFormatError", "Base64DecodeError", "EventParseError", "WavFormatError"}
 SESSION_API = {
     "AudioSink",
+    "GaveUp",
+    "Reconnect",
+    "Reconnected",
+    "Reconnecting",
+    "Resumed",
     "FunctionTool",
     "InputTranscription",
     "NoiseReduction",

@@ -41,9 +41,7 @@ from realtalk._targets import open_target, url_key
 from realtalk._tui import Screen, level_db, meter
 from realtalk.core import AudioDelta
 from realtalk.exceptions import (
-    AuthenticationError,
     ConfigurationError,
-    ConnectError,
     ConnectionClosed,
     RealtalkError,
 )
@@ -68,11 +66,10 @@ TurnDetection = Literal["server", "semantic", "key"]
 #: Display refresh period and the playhead poll that finds the first sample heard (s).
 TICK_S = 0.02
 REDRAW_EVERY = 5
-#: Reconnect attempts after a live connection drops, and the first back-off (s, doubled).
-RECONNECTS = 5
+#: How a live connection that fails comes back: back-off, then the session restored.
+RECONNECT = realtalk.Reconnect(attempts=5, initial_delay_s=0.5, max_delay_s=8.0)
 #: How long the end-of-turn line waits for the Interrupted event of a cut it saw (s).
 CUT_REPORT_WAIT_S = 0.5
-FIRST_BACKOFF_S = 0.5
 
 # --- the demo tools ---------------------------------------------------------------------
 
@@ -580,6 +577,38 @@ class _Talk:
                 case ConfigDriftDetected():
                     fields = ", ".join(d.path for d in event.drift)
                     self.screen.log(f"  note: the server did not take these settings: {fields}")
+                case realtalk.Reconnecting(attempt=attempt, delay_s=delay, reason=reason):
+                    self.status = "reconnecting"
+                    self.screen.log(
+                        f"connection lost: {reason}; reconnecting in {delay:.1f} s "
+                        f"(attempt {attempt} of {RECONNECT.attempts})"
+                    )
+                case realtalk.Reconnected():
+                    self.totals.sessions += 1
+                    self.screen.log("reconnected; restoring the session")
+                case realtalk.Resumed() as resumed:
+                    self.status = self._idle_status()
+                    lost = (
+                        " (the answer in progress was cut; asked again)"
+                        if resumed.response_lost
+                        else ""
+                    )
+                    dropped = (
+                        f", {resumed.audio_dropped_ms} ms dropped"
+                        if resumed.audio_dropped_ms
+                        else ""
+                    )
+                    skipped = (
+                        f" ({resumed.skipped} without a transcript left out)"
+                        if resumed.skipped
+                        else ""
+                    )
+                    self.screen.log(
+                        f"resumed: {resumed.items} conversation items restored{skipped}, "
+                        f"{resumed.audio_sent_ms} ms of microphone audio sent{dropped}{lost}"
+                    )
+                case realtalk.GaveUp(attempts=attempts, reason=reason):
+                    self.screen.log(f"connection lost: {reason}; gave up after {attempts} attempts")
                 case ResponseCreated():
                     if self.status != "speaking":
                         self.status = "thinking"
@@ -742,48 +771,38 @@ async def _connect_loop(
     key: str | None,
     config: realtalk.SessionConfig,
 ) -> int:
-    """Connect, talk, and reconnect when a live connection drops. The exit code."""
-    screen = talk.screen
-    attempt = 0
-    connected_once = False
-    while not talk.quit.is_set():
-        try:
-            async with realtalk.connect(
-                url,
-                api_key=key,
-                model=options.model,
-                dialect=options.dialect,
-                azure_endpoint=None if url else options.azure_endpoint,
-                azure_deployment=None if url else options.azure_deployment,
-                api_version=None if url else options.api_version,
-                token_provider=options.token_provider(),
-                config=config,
-                tools=talk.tools(),
-            ) as session:
-                connected_once, attempt = True, 0
-                screen.log(f"connected ({session.dialect} dialect); {talk._idle_status()}")
-                await talk.run_session(session)
-                return 0
-        except (AuthenticationError, ConfigurationError):
-            raise  # a retry cannot fix these
-        except (ConnectionClosed, ConnectError) as exc:
-            if talk.quit.is_set():
-                return 0
-            if not connected_once:
-                raise
-            attempt += 1
-            if attempt > RECONNECTS:
-                screen.log(f"connection lost: {exc}; gave up after {RECONNECTS} attempts")
-                return 1
-            delay = FIRST_BACKOFF_S * 2 ** (attempt - 1)
-            talk.status = "reconnecting"
-            screen.log(
-                f"connection lost: {exc}; reconnecting in {delay:.1f} s "
-                f"(attempt {attempt} of {RECONNECTS}; the conversation starts over)"
-            )
-            with trio.move_on_after(delay):
-                await talk.quit.wait()
-    return 0
+    """Connect and talk until the user quits; the exit code. A live connection that
+    fails is reconnected and resumed by the session itself (``RECONNECT``)."""
+    try:
+        async with realtalk.connect(
+            url,
+            api_key=key,
+            model=options.model,
+            dialect=options.dialect,
+            azure_endpoint=None if url else options.azure_endpoint,
+            azure_deployment=None if url else options.azure_deployment,
+            api_version=None if url else options.api_version,
+            token_provider=options.token_provider(),
+            config=config,
+            tools=talk.tools(),
+            reconnect=RECONNECT,
+        ) as session:
+            talk.screen.log(f"connected ({session.dialect} dialect); {talk._idle_status()}")
+            await talk.run_session(session)
+            return 0
+    except BaseException as exc:
+        # The session said why on screen (GaveUp); the pump and the event reader may both
+        # have seen the closed session.
+        if not all(isinstance(e, ConnectionClosed) for e in _leaves(exc)):
+            raise
+        return 0 if talk.quit.is_set() else 1
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions in a (nested) group, or the exception itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
 
 
 def _summary(talk: _Talk, out: TextIO) -> None:
