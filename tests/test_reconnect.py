@@ -328,3 +328,51 @@ async def test_the_session_moves_to_a_new_connection_before_it_expires() -> None
             texts = [i.text for i in session.conversation.items]
             assert texts[:2] == ["remember me", "You said: remember me"]
             assert session.statistics().reconnects == 1
+
+
+async def test_deltas_arriving_while_the_player_stops_are_not_queued_behind_the_cut() -> None:
+    # A player takes time to stop (a fade, a callback period); the server keeps streaming
+    # meanwhile. Those deltas belong to the cut answer: queued, they would play later.
+    class SlowStop:
+        def __init__(self) -> None:
+            self.pushed: list[tuple[str, int, float]] = []
+            self.stopping_since: float | None = None
+
+        def push(self, delta: AudioDelta) -> None:
+            self.pushed.append((delta.item_id, len(delta.samples), trio.current_time()))
+
+        def played_samples(self, item_id: str, content_index: int) -> int:
+            return 2400
+
+        def clear(self) -> None:
+            pass
+
+        async def stop_playback(self, item_id: str | None, content_index: int = 0) -> int:
+            self.stopping_since = trio.current_time()
+            await trio.sleep(0.3)  # six paced 50 ms deltas arrive meanwhile
+            return 2400
+
+        def end_of_audio(self, item_id: str, content_index: int) -> None:
+            pass
+
+    class Long:
+        def respond(self, turn: Turn) -> list[Say]:
+            return [Say("long", audio=np.full(24000 * 3, 500, dtype=np.int16))]
+
+    sink = SlowStop()
+    options = ServerOptions(paced=True, delta_ms=50)
+    with trio.fail_after(10):
+        async with (
+            open_server(brain=Long, options=options) as server,
+            realtalk.connect(server.url, api_key="k", audio_sink=sink) as session,
+        ):
+            await session.send_text("a long story, please")
+            while len(sink.pushed) < 4:
+                await trio.sleep(0.01)
+            interrupted = await session.interrupt()
+            assert interrupted.audio_end_ms == 100
+            await trio.sleep(0.2)
+            assert sink.stopping_since is not None
+            late = [p for p in sink.pushed if p[2] >= sink.stopping_since]
+            assert late == []
+            assert session.statistics().connection.audio_dropped_samples > 0

@@ -879,6 +879,9 @@ class Session:
     ) -> Interrupted:
         target = self._conn.audio_item()
         sink = self._sink
+        if target is not None:
+            # Deltas that arrive while the player stops must not queue behind the cut.
+            self._conn.drop_audio_of(*target)
         if isinstance(sink, StoppingAudioSink):
             # A device sink stops with a short fade and reports exactly what it
             # consumed, all of which the listener hears.

@@ -414,6 +414,16 @@ class Connection:
         """Response requests waiting for the active response to finish."""
         return len(self._queue)
 
+    def drop_audio_of(self, item_id: str, content_index: int = 0) -> None:
+        """Drop (and count) every further audio delta of this part: it is being cut.
+
+        :meth:`interrupt` does this itself; call it first when the player needs time to
+        stop, so that deltas arriving meanwhile are not queued behind the cut.
+        """
+        self._cut[(item_id, content_index)] = None
+        if len(self._cut) > _CUT_MEMORY:
+            del self._cut[next(iter(self._cut))]
+
     def successor(self) -> Connection:
         """A fresh state machine with this one's settings (dialect, kept audio, event id
         prefix), for the next WebSocket of the same session after this one failed."""
@@ -489,9 +499,7 @@ class Connection:
             if item is not None:
                 item.status = "incomplete"
             assert item_id is not None
-            self._cut[(item_id, content_index)] = None
-            if len(self._cut) > _CUT_MEMORY:
-                del self._cut[next(iter(self._cut))]
+            self.drop_audio_of(item_id, content_index)
         return Interrupted(
             item_id=item_id,
             content_index=content_index,
