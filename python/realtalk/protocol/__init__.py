@@ -35,6 +35,7 @@ from realtalk.protocol._conversation import (
     ItemUpdated,
 )
 from realtalk.protocol._events import (
+    CLIENT_EVENT_TYPES,
     AudioDone,
     AudioTranscriptDelta,
     AudioTranscriptDone,
@@ -92,6 +93,7 @@ from realtalk.protocol._state import (
 )
 
 __all__ = [
+    "CLIENT_EVENT_TYPES",
     "INTERRUPT_RULES",
     "RESPONSE_TRANSITIONS",
     "AudioDone",

@@ -559,6 +559,24 @@ def parse_server_object(obj: Mapping[str, Any]) -> ServerEvent:
 # --- client events -------------------------------------------------------------------------
 
 
+CLIENT_EVENT_TYPES: tuple[str, ...] = (
+    "session.update",
+    "transcription_session.update",
+    "input_audio_buffer.append",
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "conversation.item.create",
+    "conversation.item.truncate",
+    "conversation.item.delete",
+    "conversation.item.retrieve",
+    "response.create",
+    "response.cancel",
+    "output_audio_buffer.clear",
+)
+"""The client event types of the WebSocket API (both dialects), in the order the API
+lists them when it refuses an unknown one."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientEvent:
     """Base of the events realtalk sends. :meth:`to_wire` gives the JSON object for a

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from realtalk.client import ToolHandler
 from realtalk.exceptions import ConfigurationError
 from realtalk.protocol._config import Dialect, FunctionTool, SessionConfig
+from realtalk.protocol._events import CLIENT_EVENT_TYPES
 
 __all__ = [
     "DEFAULT_ALLOWED_EVENTS",
@@ -34,25 +36,11 @@ __all__ = [
     "redact_session_event",
 ]
 
-ToolHandler = Callable[..., Any]
-
 #: The client events a relay forwards unless told otherwise: everything a voice client
 #: needs, and nothing that changes the kind of session (``transcription_session.update``).
-DEFAULT_ALLOWED_EVENTS: frozenset[str] = frozenset(
-    {
-        "session.update",
-        "input_audio_buffer.append",
-        "input_audio_buffer.commit",
-        "input_audio_buffer.clear",
-        "conversation.item.create",
-        "conversation.item.truncate",
-        "conversation.item.delete",
-        "conversation.item.retrieve",
-        "response.create",
-        "response.cancel",
-        "output_audio_buffer.clear",
-    }
-)
+DEFAULT_ALLOWED_EVENTS: frozenset[str] = frozenset(CLIENT_EVENT_TYPES) - {
+    "transcription_session.update"
+}
 
 # Close codes (RFC 6455 section 7.4.1).
 CLOSE_INVALID_DATA = 1007

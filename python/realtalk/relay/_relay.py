@@ -37,6 +37,7 @@ import trio_websocket
 
 from realtalk import _core
 from realtalk._core import AudioDelta
+from realtalk.client import ToolHandler
 from realtalk.client._endpoint import (
     DEFAULT_MODEL,
     Dialect,
@@ -75,7 +76,6 @@ from realtalk.relay._policy import (
     PolicyViolation,
     RelayLimits,
     RelayPolicy,
-    ToolHandler,
     redact_session_event,
 )
 

@@ -32,6 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from realtalk.protocol._events import CLIENT_EVENT_TYPES
+
 __all__ = [
     "EVENT_TYPE_ORDER",
     "ApiError",
@@ -72,20 +74,7 @@ INVALID_REQUEST: Final = "invalid_request_error"
 #: endpoint's ``session.close`` and ``session.input_audio_buffer.append``, which this server
 #: does not serve, and leaves out ``output_audio_buffer.clear`` (WebRTC/SIP only); we list
 #: exactly the types we accept, in this order, unknown ones last.
-EVENT_TYPE_ORDER: Final[tuple[str, ...]] = (
-    "session.update",
-    "transcription_session.update",
-    "input_audio_buffer.append",
-    "input_audio_buffer.commit",
-    "input_audio_buffer.clear",
-    "conversation.item.create",
-    "conversation.item.truncate",
-    "conversation.item.delete",
-    "conversation.item.retrieve",
-    "response.create",
-    "response.cancel",
-    "output_audio_buffer.clear",
-)
+EVENT_TYPE_ORDER: Final[tuple[str, ...]] = CLIENT_EVENT_TYPES
 
 
 @dataclass(frozen=True, slots=True)
