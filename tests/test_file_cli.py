@@ -319,23 +319,31 @@ sys.exit(main(sys.argv[1:]))
 async def test_ctrl_c_exits_130_with_a_valid_partial_reply(tmp_path: Path) -> None:
     x = np.tile(chirp(24000, 1), (10, 1))  # 6 s
     write_wav(tmp_path / "q.wav", (x * 32767).astype(np.int16), 24000)
-    with trio.fail_after(30):
-        proc = await trio.lowlevel.open_process(
-            [sys.executable, "-c", PACED, "file", "q.wav"],
-            cwd=tmp_path,
-            env=offline_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        seen = b""
-        while b"transcript: " not in seen:  # the reply has started
-            seen += await proc.stdout.receive_some(4096)
-        await trio.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        assert await proc.wait() == 130
-        err = (await proc.stderr.receive_some(65536)).decode()
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-c", PACED, "file", "q.wav"],
+        cwd=tmp_path,
+        env=offline_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    try:
+        with trio.fail_after(30):
+            seen = b""
+            while b"transcript: " not in seen:  # the reply has started
+                seen += await proc.stdout.receive_some(4096)
+            await trio.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
+            assert await proc.wait() == 130
+            err = (await proc.stderr.receive_some(65536)).decode()
+    finally:  # a failure must not leave the process (and its pipes) to a later test
+        if proc.returncode is None:
+            proc.kill()
+        with trio.CancelScope(shield=True):
+            await proc.wait()
+            await proc.stdout.aclose()
+            await proc.stderr.aclose()
     assert "Traceback" not in err
     assert "realtalk file: interrupted; q-reply.wav holds the first " in err
     with wave.open(str(tmp_path / "q-reply.wav"), "rb") as w:  # sizes patched on the way out

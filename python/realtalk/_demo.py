@@ -25,6 +25,7 @@ import numpy.typing as npt
 import trio
 
 import realtalk
+from realtalk._signals import Interrupted, until_signalled
 from realtalk._targets import open_target
 from realtalk.audio._wav import read_wav, write_wav
 from realtalk.core import AudioDelta
@@ -229,9 +230,16 @@ def run_demo(
     play: bool = True,
     out: TextIO = sys.stdout,
 ) -> int:
-    """Run the demo; the process exit code (0: the answer arrived and was written)."""
+    """Run the demo; the process exit code (0: the answer arrived and was written; 1: an
+    error, said in one line; 130: interrupted by Ctrl-C or SIGTERM)."""
     try:
-        return trio.run(_run, question, output, url, api_key_env, local, dialect, play, out)
+        return trio.run(
+            until_signalled,
+            lambda: _run(question, output, url, api_key_env, local, dialect, play, out),
+        )
+    except Interrupted:
+        print("\nrealtalk demo: interrupted", file=sys.stderr)
+        return 130
     except RealtalkError as exc:
         print(f"realtalk demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -26,6 +26,7 @@ import numpy.typing as npt
 import trio
 
 import realtalk
+from realtalk._signals import Interrupted, until_signalled
 from realtalk._targets import open_target
 from realtalk.audio._wav import WavReader, WavWriter
 from realtalk.core import AudioDelta
@@ -344,25 +345,27 @@ def run_file(
     state = _State(output or Path(f"{path.stem}-reply.wav"))
     try:
         return trio.run(
-            lambda: _run(
-                path,
-                state,
-                play=play,
-                url=url,
-                api_key_env=api_key_env,
-                local=local,
-                dialect=dialect,
-                instructions=instructions,
-                voice=voice,
-                out=out,
-                err=err,
+            lambda: until_signalled(
+                lambda: _run(
+                    path,
+                    state,
+                    play=play,
+                    url=url,
+                    api_key_env=api_key_env,
+                    local=local,
+                    dialect=dialect,
+                    instructions=instructions,
+                    voice=voice,
+                    out=out,
+                    err=err,
+                ),
             )
         )
     except BaseException as raised:
         exc = _single(raised)
         if isinstance(exc, BaseExceptionGroup) and exc.subgroup(KeyboardInterrupt):
             exc = KeyboardInterrupt()
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, (Interrupted, KeyboardInterrupt)):
             kept = state.writer.duration_s if state.writer is not None else 0.0
             note = f"; {state.output} holds the first {kept:.2f} s of the reply" if kept else ""
             print(f"\nrealtalk file: interrupted{note}", file=err)
