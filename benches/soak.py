@@ -17,7 +17,8 @@ samples, not wall time, so the run goes as fast as the CPU allows (or ``--speedu
 
 Balances, when the caller hangs up: responses created = done = expected, one server echo
 (truncated/deleted, same item and ms) per truncate or delete and none otherwise, appended
-audio = the audio the server committed (retrieved, sample for sample), received audio =
+audio ≥ the audio the server committed (retrieved) = the client's count of each user item's
+audio (VAD's span, or what a commit covered), sample for sample, received audio =
 the connection's count, no error events but the benign "cancel after done" race, the
 session's per-response bookkeeping empty again, no audio kept (``keep_audio_ms=0``), the
 conversation holding exactly the items the turns made. Memory: RSS growth after warm-up
@@ -407,6 +408,7 @@ class ConversationResult:
     conversation_kb: float = 0.0
     appended_samples: int = 0
     committed_samples: int = 0
+    counted_samples: int = 0
     received_samples: int = 0
     dropped_samples: int = 0
     retrieved_audio_kept_mb: float = 0.0
@@ -728,6 +730,9 @@ async def _retrieve(
         await session._flush()
         await listener.wait_until(_has(listener.retrieved, item_id), "item.retrieved")
     result.committed_samples = sum(listener.retrieved[i] for i in users)
+    # The client's own count of each user item's audio (VAD's span, or what a commit
+    # covered), worked out from what it appended: must be what the server holds.
+    result.counted_samples = sum(conversation[i].content[0].audio_samples for i in users)
     for item_id, end_ms in cut.items():
         held = listener.retrieved[item_id]
         if held != (end_ms or 0) * OUTPUT_RATE // 1000:
@@ -784,10 +789,15 @@ def _balances(result: ConversationResult, stats: Any) -> list[str]:
     expect("wrong or unasked echoes", c.echoes_wrong, 0)
     expect("interrupt decisions not as predicted", c.interrupt_surprises, 0)
     expect(
-        "audio appended (client) vs committed (server)",
-        stats.audio_appended_samples,
+        "audio committed: the client's count of its items vs the server's",
+        result.counted_samples,
         result.committed_samples,
     )
+    if result.committed_samples > stats.audio_appended_samples:
+        problems.append(
+            f"the server holds more audio ({result.committed_samples} samples) than was "
+            f"appended ({stats.audio_appended_samples})"
+        )
     expect(
         "audio received (events vs connection)",
         c.audio_received_samples,
@@ -1135,6 +1145,10 @@ def counter_rows(result: ConversationResult) -> list[tuple[str, str]]:
         (
             "audio committed (server, retrieved)",
             f"{result.committed_samples} samples = {result.committed_samples / rate / 1000:.1f} s",
+        ),
+        (
+            "audio committed (client's count of its items)",
+            f"{result.counted_samples} samples = {result.counted_samples / rate / 1000:.1f} s",
         ),
         (
             "audio received / dropped after a cut",

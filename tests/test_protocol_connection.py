@@ -25,6 +25,8 @@ from realtalk.protocol import (
     Connection,
     ErrorEvent,
     FunctionCallArgumentsDone,
+    InputAudioBufferClear,
+    InputAudioBufferCommit,
     InterruptAction,
     ItemAppended,
     ItemCompleted,
@@ -620,3 +622,86 @@ def test_a_retrieved_items_audio_is_not_kept_in_raw(dialect: str) -> None:
     kept = conn.conversation["item_u1"]
     assert kept.raw["content"] == [{"type": "input_audio", "transcript": "hi"}]
     assert kept.text == "hi"
+
+
+# -- the microphone audio behind each committed user item ---------------------------------
+
+
+def committed_item(dialect: str, item_id: str) -> list[dict[str, Any]]:
+    """``input_audio_buffer.committed`` and the user item it made (no VAD events)."""
+    return [
+        e
+        for e in sc.vad_user_turn(dialect, item_id, 0, 0)  # type: ignore[arg-type]
+        if "speech" not in e["type"]
+    ]
+
+
+def ramp(start: int, count: int) -> np.ndarray:
+    return (np.arange(start, start + count) % 30000).astype(np.int16)
+
+
+def created_connection(dialect: str, keep_audio_ms: int = 0) -> Connection:
+    conn = Connection(dialect, keep_audio_ms=keep_audio_ms)  # type: ignore[arg-type]
+    for obj in sc.session_created(dialect):  # type: ignore[arg-type]
+        conn.receive_object(obj)
+    return conn
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_client_commits_keep_what_each_covered_and_a_refused_one_rolls_over(
+    dialect: str,
+) -> None:
+    conn = created_connection(dialect, keep_audio_ms=10_000)
+    conn.append_audio(ramp(0, 2400))
+    refused = conn.send(InputAudioBufferCommit())
+    conn.receive_object(sc.error(dialect, "too short", code="x", caused_by=refused))  # type: ignore[arg-type]
+    conn.append_audio(ramp(2400, 4800))
+    conn.send(InputAudioBufferCommit())  # covers both appends
+    conn.append_audio(ramp(7200, 1000))
+    conn.send(InputAudioBufferClear())  # gone from the server's buffer
+    conn.append_audio(ramp(8200, 3000))
+    conn.send(InputAudioBufferCommit())
+    for item_id in ("item_a", "item_b"):
+        for obj in committed_item(dialect, item_id):
+            conn.receive_object(obj)
+    a, b = (conn.conversation[i].content[0] for i in ("item_a", "item_b"))
+    assert np.array_equal(a.audio, ramp(0, 7200))
+    assert np.array_equal(b.audio, ramp(8200, 3000))
+    assert (a.audio_samples, b.audio_samples) == (7200, 3000)
+    assert a.audio_dropped_samples == b.audio_dropped_samples == 0
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_vad_spans_are_kept_and_audio_older_than_the_bound_is_counted_dropped(
+    dialect: str,
+) -> None:
+    conn = created_connection(dialect, keep_audio_ms=500)
+    for start in range(0, 24000, 480):  # 1 s in 20 ms appends
+        conn.append_audio(ramp(start, 480))
+    for obj in sc.vad_user_turn(dialect, "item_short", 700, 900):  # type: ignore[arg-type]
+        conn.receive_object(obj)
+    short = conn.conversation["item_short"].content[0]
+    assert np.array_equal(short.audio, ramp(16800, 4800))  # 700..900 ms, sample exact
+    # Longer than the 500 ms bound, or starting before what the ring still holds:
+    # counted, not kept (never half an item).
+    for item_id, start_ms, end_ms in (("item_long", 100, 1000), ("item_old", 0, 400)):
+        for obj in sc.vad_user_turn(dialect, item_id, start_ms, end_ms):  # type: ignore[arg-type]
+            conn.receive_object(obj)
+        part = conn.conversation[item_id].content[0]
+        samples = (end_ms - start_ms) * 24
+        assert (len(part.audio), part.audio_samples, part.audio_dropped_samples) == (
+            0,
+            samples,
+            samples,
+        )
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_without_keep_audio_input_audio_is_counted_not_kept(dialect: str) -> None:
+    conn = created_connection(dialect)
+    conn.append_audio(ramp(0, 4800))
+    conn.send(InputAudioBufferCommit())
+    for obj in committed_item(dialect, "item_a"):
+        conn.receive_object(obj)
+    part = conn.conversation["item_a"].content[0]
+    assert (len(part.audio), part.audio_samples, part.audio_dropped_samples) == (0, 4800, 4800)

@@ -7,6 +7,7 @@ it would see when Wi-Fi drops.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -20,7 +21,7 @@ from tests.session_events import next_event
 import realtalk
 from realtalk.core import AudioDelta
 from realtalk.exceptions import ConfigurationError, ConnectionClosed
-from realtalk.protocol import ResponseDone
+from realtalk.protocol import ConversationItemRetrieve, ItemRetrieved, ResponseDone
 from realtalk.server import Say, ServerOptions, Turn, open_server
 
 FAST = realtalk.Reconnect(initial_delay_s=0.05, max_delay_s=0.2, jitter=0.0)
@@ -158,6 +159,82 @@ async def test_a_dropped_connection_is_resumed_with_config_tools_and_conversatio
             await next_event(session, ResponseDone, lambda e: not e.function_calls)
             assert calls == ["get_weather for Paris", "get_weather for Oslo"]
             assert session.statistics().reconnects == 1
+
+
+def voice(seconds: float, rate: int = 24000, seed: int = 0) -> np.ndarray:
+    """A loud, never-silent noise (VAD hears all of it), different per seed."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(-12000, 12000, int(seconds * rate), dtype=np.int16)
+
+
+async def server_audio(session: realtalk.Session, item_id: str) -> np.ndarray:
+    """The samples the server's copy of ``item_id`` holds (conversation.item.retrieve)."""
+    session._conn.send(ConversationItemRetrieve(item_id=item_id))
+    await session._flush()
+    event = await next_event(session, ItemRetrieved, lambda e: e.item.get("id") == item_id)
+    (part,) = event.item["content"]
+    return np.frombuffer(base64.b64decode(part["audio"]), dtype="<i2")
+
+
+@pytest.mark.parametrize("turns", ["commit", "server_vad"])
+async def test_user_audio_is_replayed_as_the_audio_itself_when_kept(turns: str) -> None:
+    vad = turns == "server_vad"
+    config = realtalk.SessionConfig(turn_detection=None if vad else False)
+    silence = np.zeros(24000, dtype=np.int16)
+    said = [voice(0.7, seed=1), voice(0.45, seed=2)]
+    with trio.fail_after(20):
+        async with (
+            proxied_server() as (proxy, url),
+            realtalk.connect(
+                url, api_key="k", config=config, reconnect=FAST, keep_audio_ms=10_000
+            ) as session,
+        ):
+            for words in said:
+                mic = np.concatenate([silence[:9600], words, silence]) if vad else words
+                for start in range(0, len(mic), 480):  # 20 ms appends
+                    await session.append_audio(mic[start : start + 480])
+                if not vad:
+                    await session.commit_audio()
+                    await session.create_response()
+                await next_event(session, ResponseDone)
+            users = [i for i in session.conversation if i.role == "user"]
+            assert len(users) == 2
+            # What the client kept of each turn is, sample for sample, what the server
+            # committed (for VAD: the span it reported, padding and trailing silence in).
+            held = [await server_audio(session, user.id) for user in users]
+            for user, server_copy in zip(users, held, strict=True):
+                assert np.array_equal(user.content[0].audio, server_copy)
+                assert user.content[0].audio_dropped_samples == 0
+            if not vad:
+                assert all(np.array_equal(h, w) for h, w in zip(held, said, strict=True))
+
+            proxy.cut()
+            resumed = await wait_for(session, realtalk.Resumed)
+            assert (resumed.items, resumed.skipped) == (4, 0)
+            # The new server session was given the user's own audio, not a transcript.
+            for user, before in zip(users, held, strict=True):
+                assert np.array_equal(await server_audio(session, user.id), before)
+
+
+async def test_user_audio_not_kept_is_skipped_and_counted() -> None:
+    config = realtalk.SessionConfig(turn_detection=False)
+    with trio.fail_after(20):
+        async with (
+            proxied_server() as (proxy, url),
+            realtalk.connect(url, api_key="k", config=config, reconnect=FAST) as session,
+        ):
+            await session.append_audio(voice(0.3))
+            await session.commit_audio()
+            await session.create_response()
+            await next_event(session, ResponseDone)
+            (user,) = [i for i in session.conversation if i.role == "user"]
+            # Counted (the client's own count of what the commit covered), not kept.
+            assert user.content[0].audio_samples == 7200
+            assert user.content[0].audio_dropped_samples == 7200
+            proxy.cut()
+            resumed = await wait_for(session, realtalk.Resumed)
+            # No transcript either (the embedded server does not transcribe): skipped.
+            assert (resumed.items, resumed.skipped) == (1, 1)
 
 
 async def test_audio_appended_while_disconnected_is_sent_after_the_resume() -> None:

@@ -315,7 +315,8 @@ async def test_audio_turn_with_server_vad_through_the_relay(dialect: str) -> Non
             done, events = await until_done(session)
             assert done.status == "completed"
             played = sum(len(e.samples) for e in events if isinstance(e, realtalk.core.AudioDelta))
-            assert abs(played / 24 - stopped.audio_end_ms) <= 40  # the echo of the turn
+            turn_ms = stopped.audio_end_ms - started.audio_start_ms
+            assert played == turn_ms * 24  # the echo of the turn, as committed
             assert stack.relay.statistics().messages_from_clients == -(-len(mic) // 480)
 
 

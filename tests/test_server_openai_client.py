@@ -20,7 +20,6 @@ import asyncio
 import base64
 import functools
 import json
-import math
 import typing
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -402,12 +401,12 @@ def test_audio_turn(server: ServerThread, route: Route) -> None:
     assert user_item["role"] == "user"
     assert [p["type"] for p in user_item["content"]] == ["input_audio"]
 
-    # The echo brain plays the committed audio back: everything appended until the chunk
-    # in which the VAD's silence ran out.
+    # The echo brain plays the committed audio back: from the padded start of the speech
+    # to the end of the silence that ended it, as the API commits a VAD turn.
     delta = conversation.name("response.output_audio.delta")
     played = sum(len(base64.b64decode(e["delta"])) // 2 for e in events if e["type"] == delta)
-    committed_samples = math.ceil(end_ms * RATE / 1000 / chunk) * chunk
-    assert abs(played - committed_samples) <= chunk, (played, committed_samples)
+    committed_samples = (end_ms - start_ms) * RATE // 1000
+    assert played == committed_samples, (played, committed_samples)
     assert played <= len(audio)
 
     transcript = conversation.name("response.output_audio_transcript.delta")

@@ -105,8 +105,9 @@ async def test_audio_turn_with_server_vad(dialect: str) -> None:
             assert done.status == "completed"
             user = session.conversation[started.item_id]
             assert user.role == "user"
-            # The echo brain plays the committed audio back: the same length at 24 kHz.
-            committed_ms = stopped.audio_end_ms
+            # The item is the audio between the two (as the API commits it: what came
+            # before the padding is dropped); the echo brain plays it back at 24 kHz.
+            committed_ms = stopped.audio_end_ms - started.audio_start_ms
             assert abs(audio_samples(events) / 24 - committed_ms) <= 40
 
 

@@ -50,7 +50,10 @@ async def test_five_simulated_minutes(clips: list[object]) -> None:
     assert set(c.turns) == {"audio", "text", "tool", "oob"}
     assert set(c.interrupts) == {"truncate", "delete", "nothing"}
     assert c.echoes_matched == c.interrupts["truncate"] + c.interrupts["delete"] > 0
-    assert result.conversation.appended_samples == result.conversation.committed_samples > 0
+    conv = result.conversation
+    # The server holds VAD's spans (the silence around them dropped): the client counts
+    # the same, sample for sample.
+    assert conv.appended_samples > conv.committed_samples == conv.counted_samples > 0
     assert result.conversation.counters.statuses["cancelled"] > 0
 
 

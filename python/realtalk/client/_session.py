@@ -157,9 +157,12 @@ class Reconnect:
     - ``jitter``: each wait is multiplied by a random factor in ``[1 - jitter, 1 +
       jitter]`` (0 to 1), so that many clients do not come back in step.
     - ``resume_conversation``: rebuild the conversation on the new connection from the
-      client's cache: messages as text (assistant audio as its transcript, user audio as
-      its transcript when one is known, else skipped and counted), function calls and
-      their outputs, with their item ids.
+      client's cache, with the same item ids: text messages as they were; user audio as
+      the input audio itself when the session keeps audio (``connect(keep_audio_ms=...)``
+      at least as long as the turn: the client keeps what it appended for each committed
+      item, since the server never sends it back), else as its transcript when one is
+      known, else skipped and counted in :class:`Resumed`; assistant audio as its
+      transcript; function calls and their outputs.
     - ``respond_after_resume``: when a response was running or requested as the
       connection dropped, ask for one again after the resume.
     - ``buffer_audio_s``: microphone audio appended while disconnected is kept up to this
@@ -628,7 +631,7 @@ class Session:
             items = skipped = 0
             if policy.resume_conversation:
                 for item in old.conversation.items:
-                    created = _replay_item(item, self._conn.dialect)
+                    created = _replay_item(item, self._conn, old.input_sample_rate)
                     if created is None:
                         skipped += 1
                         continue
@@ -1045,10 +1048,15 @@ class Session:
         )
 
 
-def _replay_item(item: Item, dialect: Dialect) -> dict[str, Any] | None:
-    """The ``conversation.item.create`` item that rebuilds ``item`` on a new connection,
-    with its id, or ``None`` when there is nothing to rebuild it from (user audio whose
-    transcript is unknown, an empty message)."""
+def _replay_item(item: Item, conn: Connection, audio_rate: int) -> dict[str, Any] | None:
+    """The ``conversation.item.create`` item that rebuilds ``item`` on the new connection
+    ``conn``, with its id, or ``None`` when there is nothing to rebuild it from (user
+    audio neither kept nor transcribed, an empty message).
+
+    User audio goes back as input audio when the conversation kept all of it (at
+    ``audio_rate``, the old connection's input rate, which must be the new one's), with
+    its transcript when known; otherwise as its transcript in text.
+    """
     created: dict[str, Any]
     if item.type == "function_call":
         created = {
@@ -1064,8 +1072,19 @@ def _replay_item(item: Item, dialect: Dialect) -> dict[str, Any] | None:
             "output": item.output or "",
         }
     elif item.type == "message" and item.role in ("user", "system"):
-        texts = [part.text or part.transcript for part in item.content]
-        content = [{"type": "input_text", "text": text} for text in texts if text]
+        content: list[dict[str, Any]] = []
+        for part in item.content:
+            kept = part.type == "input_audio" and part.audio_samples > 0
+            if kept and part.audio_dropped_samples == 0 and audio_rate == conn.input_sample_rate:
+                audio: dict[str, Any] = {
+                    "type": "input_audio",
+                    "audio": conn.input_audio_base64(part.audio),
+                }
+                if part.transcript:
+                    audio["transcript"] = part.transcript
+                content.append(audio)
+            elif text := part.text or part.transcript:
+                content.append({"type": "input_text", "text": text})
         if not content:
             return None
         created = {"type": "message", "role": item.role, "content": content}
@@ -1073,7 +1092,7 @@ def _replay_item(item: Item, dialect: Dialect) -> dict[str, Any] | None:
         text = item.text  # audio answers come back as what was said (their transcript)
         if not text:
             return None
-        kind = "output_text" if dialect == "ga" else "text"
+        kind = "output_text" if conn.dialect == "ga" else "text"
         created = {
             "type": "message",
             "role": "assistant",
@@ -1139,7 +1158,9 @@ async def connect(
 
     Args:
         event_buffer: size of the :meth:`Session.events` channel (events), >= 1.
-        keep_audio_ms: received audio kept per item in :attr:`Session.conversation`.
+        keep_audio_ms: audio kept per content part in :attr:`Session.conversation` (ms):
+            the audio received, and the microphone audio behind each committed user
+            item (what a reconnect replays). 0 keeps none; counting is always on.
         audio_sink: where audio deltas go (a player); interruptions then use its playhead,
             and server VAD speech starts interrupt automatically.
         reconnect: come back after a failed connection (:class:`Reconnect`: back-off,

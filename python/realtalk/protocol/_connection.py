@@ -43,6 +43,7 @@ from realtalk.protocol._events import (
     ConversationItemDelete,
     ConversationItemTruncate,
     ErrorEvent,
+    InputAudioCommitted,
     ResponseCancel,
     ResponseCreate,
     ResponseCreated,
@@ -51,9 +52,12 @@ from realtalk.protocol._events import (
     SessionCreated,
     SessionUpdate,
     SessionUpdated,
+    SpeechStarted,
+    SpeechStopped,
     UnknownEvent,
     parse_server_object,
 )
+from realtalk.protocol._input_audio import InputAudioKeeper
 from realtalk.protocol._state import (
     RESPONSE_TRANSITIONS,
     InterruptAction,
@@ -184,6 +188,7 @@ class Connection:
         self.conversation = Conversation(keep_audio_ms=keep_audio_ms)
         self.config = SessionConfig()
         """The effective configuration, from the last ``session.created``/``updated``."""
+        self._input_audio = InputAudioKeeper(keep_audio_ms, self.input_sample_rate)
         self.response_state = ResponseState.IDLE
         self.active_response_id: str | None = None
         """The id of the response in progress, once ``response.created`` named it."""
@@ -262,6 +267,10 @@ class Connection:
                 text = json.dumps(wire, separators=(",", ":"))
         self._outbox.append(text)
         self._remember(event_id, event.TYPE)
+        if event.TYPE == "input_audio_buffer.commit":
+            self._input_audio.commit_sent(event_id)
+        elif event.TYPE == "input_audio_buffer.clear":
+            self._input_audio.clear_sent()
         return event_id
 
     def send(self, event: ClientEvent) -> str | None:
@@ -308,6 +317,15 @@ class Connection:
         """Send the result of function call ``call_id`` (``output`` is usually JSON)."""
         return self.add_item({"type": "function_call_output", "call_id": call_id, "output": output})
 
+    def input_audio_base64(self, samples: Int16Array) -> str:
+        """int16 samples at the input rate as the base64 the server takes for input
+        audio (PCM16 little-endian, or G.711 encoded here)."""
+        fmt = self.input_format
+        if fmt == "pcm16":
+            return _core.b64encode(np.ascontiguousarray(samples))
+        encoded = _core.ulaw_encode(samples) if fmt == "g711_ulaw" else _core.alaw_encode(samples)
+        return _core.b64encode(encoded)
+
     def append_audio(self, samples: Int16Array) -> str:
         """Send ``input_audio_buffer.append`` for int16 samples already in the session's
         input format's rate (24 kHz PCM16 or 8 kHz G.711, which is encoded here).
@@ -315,16 +333,14 @@ class Connection:
         Returns the JSON text's event type (appends carry no ``event_id``: the server
         never answers them, and ids would cost bytes at 50 events a second).
         """
-        fmt = self.input_format
-        if fmt == "pcm16":
+        if self.input_format == "pcm16":
             text = _core.encode_append(samples)
         else:
-            encoded = (
-                _core.ulaw_encode(samples) if fmt == "g711_ulaw" else _core.alaw_encode(samples)
-            )
-            text = '{"type":"input_audio_buffer.append","audio":"' + _core.b64encode(encoded) + '"}'
+            audio = self.input_audio_base64(samples)
+            text = '{"type":"input_audio_buffer.append","audio":"' + audio + '"}'
         self._outbox.append(text)
         self._appended_samples += len(samples)
+        self._input_audio.appended(samples)
         self._sent_counts["input_audio_buffer.append"] += 1
         return "input_audio_buffer.append"
 
@@ -626,6 +642,14 @@ class Connection:
                     self._step(ResponseTrigger.CREATED_OURS)
                 else:
                     self._step(ResponseTrigger.CREATED_OTHER)
+            case SpeechStarted(item_id=item_id, audio_start_ms=start_ms):
+                self._input_audio.speech_started(item_id, start_ms)
+            case SpeechStopped(item_id=item_id, audio_end_ms=end_ms):
+                self._input_audio.speech_stopped(item_id, end_ms)
+            case InputAudioCommitted(item_id=item_id):
+                # Counted always, kept only when the conversation keeps audio.
+                if (kept := self._input_audio.committed(item_id)) is not None:
+                    self.conversation.keep_input_audio(item_id, *kept)
             case ResponseDone():
                 if self.active_response_id in (None, event.response_id):
                     self.active_response_id = None
@@ -646,6 +670,9 @@ class Connection:
 
     def _sync_rates(self) -> None:
         self.conversation.output_sample_rate = self.output_sample_rate
+        if self._input_audio.sample_rate != self.input_sample_rate:
+            # Kept audio is counted in samples of one rate: a new input format starts anew.
+            self._input_audio = InputAudioKeeper(self._keep_audio_ms, self.input_sample_rate)
 
     def _on_error(self, event: ErrorEvent) -> ErrorEvent:
         self._errors += 1
@@ -673,6 +700,8 @@ class Connection:
                 self._send_queued()
         elif cause == "session.update":
             self._updates = deque(u for u in self._updates if u[0] != cause_id)
+        elif cause == "input_audio_buffer.commit" and cause_id is not None:
+            self._input_audio.commit_refused(cause_id)
         return dataclasses.replace(event, caused_by=cause)
 
     # -- statistics ------------------------------------------------------------------------

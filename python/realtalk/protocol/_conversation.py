@@ -65,6 +65,8 @@ UpdateKind = Literal["text", "transcript", "input_transcript", "arguments"]
 #: memory for nothing (``10**9`` would hang the client), so the event leaves the cache
 #: alone.
 _MAX_PART_GAP = 16
+#: Committed input audio held for items the server has not announced yet.
+_MAX_PENDING_INPUT = 16
 #: Deleted item ids remembered, so that late deltas for them do not bring them back.
 _DELETED_MEMORY = 256
 
@@ -76,9 +78,11 @@ class ContentPart:
     ``type`` is the wire type (``input_text``, ``input_audio``, ``output_text`` / beta
     ``text``, ``output_audio`` / beta ``audio``). ``audio_samples`` counts every sample
     received for the part (at the session's output rate); ``audio`` holds them only when
-    the conversation keeps audio, up to its bound. ``truncated_at_ms`` is set once the
-    server confirms a truncation of this part: the kept audio is cut there, like the
-    server's copy.
+    the conversation keeps audio, up to its bound. For an ``input_audio`` part they are
+    the microphone audio the client appended for it, at the session's input rate (see
+    :meth:`Conversation.keep_input_audio`); the server never sends them.
+    ``truncated_at_ms`` is set once the server confirms a truncation of this part: the
+    kept audio is cut there, like the server's copy.
     """
 
     type: str
@@ -205,6 +209,8 @@ class Conversation:
         # Ids the server deleted (insertion-ordered, the oldest forgotten beyond
         # _DELETED_MEMORY): only a new conversation.item.added/created brings one back.
         self._deleted: dict[str, None] = {}
+        # Input audio of committed items whose input_audio part is not announced yet.
+        self._input_audio: dict[str, tuple[Int16Array, int]] = {}
 
     # -- reading ------------------------------------------------------------------------
 
@@ -228,6 +234,31 @@ class Conversation:
     def items(self) -> list[Item]:
         """The items in conversation order (a new list)."""
         return [self._items[item_id] for item_id in self._order]
+
+    # -- input audio ----------------------------------------------------------------------
+
+    def keep_input_audio(self, item_id: str, samples: Int16Array, total: int) -> None:
+        """Record the microphone audio of user item ``item_id`` (what the client
+        appended; the server never sends it back): ``samples`` kept of ``total`` samples
+        at the session's input rate. It goes to the item's first ``input_audio`` part,
+        now or when the server announces it; what was not kept counts as dropped."""
+        self._input_audio[item_id] = (samples, total)
+        while len(self._input_audio) > _MAX_PENDING_INPUT:
+            del self._input_audio[next(iter(self._input_audio))]
+        self._attach_input_audio(item_id)
+
+    def _attach_input_audio(self, item_id: str) -> None:
+        pending = self._input_audio.get(item_id)
+        item = self._items.get(item_id)
+        if pending is None or item is None:
+            return
+        for part in item.content:
+            if part.type == "input_audio":
+                samples, total = self._input_audio.pop(item_id)
+                part.audio_chunks = [samples] if len(samples) else []
+                part.audio_samples = total
+                part.audio_dropped_samples = total - len(samples)
+                return
 
     # -- applying server events ---------------------------------------------------------
 
@@ -335,6 +366,7 @@ class Conversation:
                     del self._deleted[item_id]  # created anew, with the same id
                 item = self._add(item_id, _str(data.get("type")) or "message", previous, out)
                 self._merge(item, data)
+                self._attach_input_audio(item_id)
                 # conversation.item.done is final; beta (which has no .done) and GA's
                 # .created/.added announce finished items with status "completed".
                 if isinstance(event, ItemDone) or item.status == "completed":
@@ -429,6 +461,7 @@ class Conversation:
                         part.truncated_at_ms = end_ms
                         self._trim_audio(part)
             case ItemDeleted(item_id=item_id):
+                self._input_audio.pop(item_id, None)
                 self._deleted[item_id] = None
                 if len(self._deleted) > _DELETED_MEMORY:
                     del self._deleted[next(iter(self._deleted))]

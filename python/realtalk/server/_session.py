@@ -193,6 +193,7 @@ class ServerSession:
         self._input_clock = 0  # samples appended in the whole session (VAD's clock)
         self._vad: EnergyVad | None = None
         self._vad_item_id: str | None = None
+        self._vad_start_ms: int | None = None
         self._speech_start_sample = 0
         self._active: _Response | None = None
         self._out_of_band: dict[str, _Response] = {}
@@ -511,6 +512,7 @@ class ServerSession:
 
     async def _speech_started(self, audio_start_ms: int) -> None:
         self._vad_item_id = new_id("item")
+        self._vad_start_ms = audio_start_ms
         await self.emit(
             "input_audio_buffer.speech_started",
             audio_start_ms=audio_start_ms,
@@ -526,7 +528,7 @@ class ServerSession:
         await self.emit(
             "input_audio_buffer.speech_stopped", audio_end_ms=audio_end_ms, item_id=item_id
         )
-        await self._commit(item_id)
+        await self._commit(item_id, span=(self._vad_start_ms, audio_end_ms))
         create, _ = self._vad_flags()
         if create and self._active is None:
             self._start_response({}, None)
@@ -538,9 +540,23 @@ class ServerSession:
             return
         await self._commit(new_id("item"))
 
-    async def _commit(self, item_id: str) -> None:
+    async def _commit(self, item_id: str, span: tuple[int | None, int] | None = None) -> None:
+        """Make the input buffer user item ``item_id``: all of it (a client commit), or
+        for server VAD the ``(audio_start_ms, audio_end_ms)`` it reported, as the API
+        does: audio before the speech (and its padding) is dropped, audio after it stays
+        in the buffer for the next turn."""
         audio = np.concatenate(self._buffer) if self._buffer else np.zeros(0, np.int16)
         self._buffer, self._buffer_samples = [], 0
+        if span is not None:
+            first = self._input_clock - len(audio)  # the buffer's start on the input clock
+            start_ms, end_ms = span
+            start = first if start_ms is None else start_ms * self.input_rate // 1000
+            end = end_ms * self.input_rate // 1000
+            start = min(max(start - first, 0), len(audio))
+            end = min(max(end - first, start), len(audio))
+            audio, rest = audio[start:end], audio[end:]
+            if len(rest):
+                self._buffer, self._buffer_samples = [rest], len(rest)
         previous = self._order[-1] if self._order else None
         await self.emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
         wire = message_item(item_id, "user", [{"type": "input_audio", "transcript": None}])
