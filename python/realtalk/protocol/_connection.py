@@ -322,7 +322,7 @@ class Connection:
         audio (PCM16 little-endian, or G.711 encoded here)."""
         fmt = self.input_format
         if fmt == "pcm16":
-            return _core.b64encode(np.ascontiguousarray(samples))
+            return _core.b64encode(np.ascontiguousarray(samples, dtype="<i2").tobytes())
         encoded = _core.ulaw_encode(samples) if fmt == "g711_ulaw" else _core.alaw_encode(samples)
         return _core.b64encode(encoded)
 
