@@ -111,17 +111,21 @@ fn main() {
         time_resampler(in_rate, out_rate, quality);
     }
     for source_rate in [24_000, 48_000] {
-        time_playback_fill(source_rate);
+        time_playback_fill(source_rate, 0);
     }
+    time_playback_fill(24_000, 256);
 }
 
 /// The output callback's work for 10 ms at 48 kHz (480 frames, mono) with audio buffered:
 /// what runs on the audio thread, without PortAudio around it. Pushes happen between the
-/// timed batches (they run on the trio side, not in the callback).
-fn time_playback_fill(source_rate: u32) {
+/// timed batches (they run on the trio side, not in the callback). With `callback_log`
+/// records of log (drained between batches), each call also reads the clock and logs.
+fn time_playback_fill(source_rate: u32, callback_log: usize) {
     let mut config = PlaybackConfig::new(48_000);
     config.source_rate = source_rate;
     config.capacity_samples = source_rate as usize * 4;
+    config.callback_log = callback_log;
+    let mut records = Vec::with_capacity(callback_log);
     let mut buffer = PlaybackBuffer::new(config).unwrap();
     let chunk: Vec<f32> = (0..source_rate as usize / 100)
         .map(|i| (i as f32 * 0.05).sin() * 0.5)
@@ -134,6 +138,8 @@ fn time_playback_fill(source_rate: u32) {
             for _ in 0..batch {
                 buffer.push("item", 0, &chunk).unwrap();
             }
+            records.clear();
+            buffer.drain_callback_log(&mut records);
             let t = Instant::now();
             for _ in 0..batch {
                 output.fill(black_box(&mut out), 480);
@@ -141,9 +147,14 @@ fn time_playback_fill(source_rate: u32) {
             t.elapsed().as_nanos() as f64 / batch as f64
         })
         .collect();
+    assert_eq!(buffer.statistics().callback_log_overflow, 0);
     per_call.sort_by(f64::total_cmp);
-    let label = format!("playback fill 10 ms @48k from {}k", source_rate / 1000);
+    let log = if callback_log > 0 { ", logged" } else { "" };
+    let label = format!("playback fill 10 ms @48k from {}k{log}", source_rate / 1000);
     println!("{label:44} {:9.1} ns", per_call[per_call.len() / 2]);
+    if callback_log > 0 {
+        return; // the pushes are the same
+    }
     let mut pushes: Vec<f64> = (0..31)
         .map(|_| {
             let t = Instant::now();

@@ -8,9 +8,10 @@
 //! - Overflow is never silent: frames that do not fit are dropped (the newest ones) and
 //!   counted in `overflow_frames`.
 
+use crate::callback_log::{CallbackLog, CallbackTime, CaptureRecord, MAX_RECORDS};
 use crate::error::{Error, Result};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
 /// Counters since construction; a snapshot.
@@ -27,6 +28,10 @@ pub struct CaptureStatistics {
     pub panics: u64,
     pub input_overflows: u64,
     pub input_underflows: u64,
+    /// Callback-log records dropped because the log was full.
+    pub callback_log_overflow: u64,
+    /// Wake-up bytes the notify descriptor refused (other than a full pipe).
+    pub notify_failures: u64,
 }
 
 /// The producer side, shared with the input callback.
@@ -44,6 +49,14 @@ pub struct CaptureInput {
     panics: AtomicU64,
     input_overflows: AtomicU64,
     input_underflows: AtomicU64,
+    log: CallbackLog<CaptureRecord>,
+    /// Device frames of every callback since construction (counted while the log is on).
+    log_frames: AtomicU64,
+    /// A non-blocking file descriptor (a pipe's write end) that gets one byte after every
+    /// write that kept frames, so that the reader can wait for audio instead of polling;
+    /// -1: none.
+    notify_fd: AtomicI32,
+    notify_failures: AtomicU64,
 }
 
 // SAFETY: ring cells between read_pos and write_pos are written only by the one producer
@@ -60,8 +73,41 @@ impl CaptureInput {
     }
 
     /// Append interleaved frames; the frames that do not fit are dropped and counted.
-    /// Returns the frames kept.
+    /// Returns the frames kept. Logged (when the log is on) with the entry time and NaN
+    /// device times.
     pub fn write(&self, samples: &[f32]) -> usize {
+        self.write_timed(samples, None)
+    }
+
+    /// [`write`](Self::write) for a PortAudio callback: `time` (taken at callback entry)
+    /// goes to the callback log when it is on (`None`: now, NaN device times). Every call
+    /// is logged, refused ones included, with `frames` = whole frames given.
+    pub fn write_timed(&self, samples: &[f32], time: Option<CallbackTime>) -> usize {
+        if self.log.enabled() {
+            let frames = samples.len() / self.channels;
+            let first_frame = self.log_frames.fetch_add(frames as u64, Relaxed);
+            let time = time.unwrap_or_else(CallbackTime::now);
+            let kept = self.write_frames(samples);
+            self.log.push(CaptureRecord {
+                first_frame,
+                frames: u32::try_from(frames).unwrap_or(u32::MAX),
+                entry_ns: time.entry_ns,
+                current_time: time.current_time,
+                adc_time: time.device_time,
+            });
+            kept
+        } else {
+            self.write_frames(samples)
+        }
+    }
+
+    /// Whether callbacks are logged (capacity > 0).
+    #[inline]
+    pub fn callback_log_enabled(&self) -> bool {
+        self.log.enabled()
+    }
+
+    fn write_frames(&self, samples: &[f32]) -> usize {
         self.callbacks.fetch_add(1, Relaxed);
         let ch = self.channels;
         if !samples.len().is_multiple_of(ch) || self.busy.swap(true, Acquire) {
@@ -88,7 +134,39 @@ impl CaptureInput {
         }
         self.write_pos.store(w + (keep * ch) as u64, Release);
         self.busy.store(false, Release);
+        if keep > 0 {
+            self.notify();
+        }
         keep
+    }
+
+    /// One byte to the notify descriptor, if any. Never blocks (the descriptor is
+    /// non-blocking; a full pipe already means "there is audio"); other failures are
+    /// counted.
+    fn notify(&self) {
+        let fd = self.notify_fd.load(Acquire);
+        if fd < 0 {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            let byte = 1u8;
+            // SAFETY: writes one byte from a live local; `fd` is whatever the owner set,
+            // and a stale or wrong descriptor makes write fail, which is counted.
+            let wrote = unsafe { libc::write(fd, std::ptr::from_ref(&byte).cast(), 1) };
+            if wrote < 0 {
+                let full = std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN);
+                if !full {
+                    self.notify_failures.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Set (or with -1 clear) the descriptor that [`write`](Self::write) signals. The
+    /// owner must clear it before closing the descriptor, with the stream stopped.
+    pub fn set_notify_fd(&self, fd: i32) {
+        self.notify_fd.store(fd, Release);
     }
 
     /// Count a panic caught around `write` (by the C callback).
@@ -127,6 +205,22 @@ impl CaptureBuffer {
     ///
     /// Errors (`Error::Config`): channels outside 1..=32, capacity 0 or above 2**30 samples.
     pub fn new(channels: usize, capacity_frames: usize) -> Result<Self> {
+        Self::with_callback_log(channels, capacity_frames, 0)
+    }
+
+    /// As [`new`](Self::new), with a per-callback log of `callback_log` records (0: off).
+    ///
+    /// Errors (`Error::Config`): as `new`, or a log above `MAX_RECORDS`.
+    pub fn with_callback_log(
+        channels: usize,
+        capacity_frames: usize,
+        callback_log: usize,
+    ) -> Result<Self> {
+        if callback_log > MAX_RECORDS {
+            return Err(Error::config(format!(
+                "callback_log must be 0..={MAX_RECORDS} records, got {callback_log}"
+            )));
+        }
         if channels == 0 || channels > 32 {
             return Err(Error::config(format!(
                 "channels must be 1..=32, got {channels}"
@@ -153,6 +247,10 @@ impl CaptureBuffer {
                 panics: z(),
                 input_overflows: z(),
                 input_underflows: z(),
+                log: CallbackLog::new(callback_log),
+                log_frames: z(),
+                notify_fd: AtomicI32::new(-1),
+                notify_failures: z(),
             }),
             frames_read: 0,
         })
@@ -209,7 +307,20 @@ impl CaptureBuffer {
             panics: sh.panics.load(Relaxed),
             input_overflows: sh.input_overflows.load(Relaxed),
             input_underflows: sh.input_underflows.load(Relaxed),
+            callback_log_overflow: sh.log.overflow(),
+            notify_failures: sh.notify_failures.load(Relaxed),
         }
+    }
+
+    /// Move the callback log's records since the last drain to `out`, oldest first.
+    /// Returns how many.
+    pub fn drain_callback_log(&mut self, out: &mut Vec<CaptureRecord>) -> usize {
+        self.shared.log.drain_into(out)
+    }
+
+    /// Capacity of the callback log in records (0: off).
+    pub fn callback_log_capacity(&self) -> usize {
+        self.shared.log.capacity()
     }
 }
 
@@ -266,6 +377,45 @@ mod tests {
         assert_eq!(buf.statistics().errors, 1);
         assert!(CaptureBuffer::new(0, 10).is_err());
         assert!(CaptureBuffer::new(1, 0).is_err());
+    }
+
+    fn drain(buf: &mut CaptureBuffer) -> Vec<CaptureRecord> {
+        let mut v = Vec::new();
+        buf.drain_callback_log(&mut v);
+        v
+    }
+
+    #[test]
+    fn callback_log_is_off_by_default() {
+        let mut buf = CaptureBuffer::new(1, 100).unwrap();
+        assert_eq!(buf.callback_log_capacity(), 0);
+        assert!(!buf.input().callback_log_enabled());
+        buf.input().write(&[0.5; 10]);
+        assert!(drain(&mut buf).is_empty());
+        assert!(CaptureBuffer::with_callback_log(1, 100, MAX_RECORDS + 1).is_err());
+    }
+
+    #[test]
+    fn callback_log_counts_every_frame_given() {
+        let mut buf = CaptureBuffer::with_callback_log(2, 100, 3).unwrap();
+        let before = crate::callback_log::monotonic_ns();
+        // 60 + 70 frames overflow the 100-frame ring: the log still counts all of them.
+        for frames in [60, 70, 5, 1, 2] {
+            buf.input().write(&vec![0.5; 2 * frames]);
+        }
+        let records = drain(&mut buf);
+        let got: Vec<(u64, u32)> = records.iter().map(|r| (r.first_frame, r.frames)).collect();
+        assert_eq!(got, [(0, 60), (60, 70), (130, 5)]);
+        assert!(records.windows(2).all(|w| w[0].entry_ns <= w[1].entry_ns));
+        assert!(records[0].entry_ns >= before);
+        assert!(records[0].current_time.is_nan() && records[0].adc_time.is_nan());
+        let s = buf.statistics();
+        assert_eq!(
+            (s.callback_log_overflow, s.overflow_frames),
+            (2, 30 + 5 + 1 + 2)
+        );
+        buf.input().write(&[0.5; 8]);
+        assert_eq!(drain(&mut buf)[0].first_frame, 138);
     }
 
     #[test]

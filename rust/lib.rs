@@ -3,6 +3,7 @@
 //! --no-default-features`; `py/` holds the thin PyO3 wrappers.
 
 pub mod b64;
+pub mod callback_log;
 pub mod capture;
 pub mod device;
 pub mod error;

@@ -17,6 +17,7 @@
 //!   A faded sample counts as played. Only `interrupt` discards samples, and counts them
 //!   as flushed: per item, pushed = played + buffered + flushed at all times.
 
+use crate::callback_log::{CallbackLog, CallbackTime, PlaybackRecord, MAX_RECORDS};
 use crate::error::{Error, Result};
 use crate::resample::{Quality, Resampler};
 use std::cell::UnsafeCell;
@@ -35,6 +36,8 @@ const FADE_MS: u32 = 3;
 /// "No item" in tag fields.
 const NO_TAG: u32 = u32::MAX;
 const UNSET: u64 = u64::MAX;
+/// Runs of real samples remembered for the callback log's audible frames.
+const RUNS: usize = 64;
 
 /// Notice bits (see [`PlaybackBuffer::take_notices`]).
 pub const NOTICE_STARTED: u32 = 1;
@@ -64,6 +67,8 @@ pub struct PlaybackConfig {
     pub capacity_samples: usize,
     /// Largest callback served; larger requests get silence and count an error.
     pub max_frames_per_callback: usize,
+    /// Capacity of the per-callback log in records (0: off).
+    pub callback_log: usize,
 }
 
 impl PlaybackConfig {
@@ -77,6 +82,7 @@ impl PlaybackConfig {
             start_threshold_ms: 70,
             capacity_samples: 60 * 24_000,
             max_frames_per_callback: 8192,
+            callback_log: 0,
         }
     }
 }
@@ -157,6 +163,8 @@ pub struct PlaybackStatistics {
     pub output_underflows: u64,
     pub output_overflows: u64,
     pub priming_callbacks: u64,
+    /// Callback-log records dropped because the log was full.
+    pub callback_log_overflow: u64,
 }
 
 /// Per-item counters, indexed by tag.
@@ -216,6 +224,18 @@ struct Consumer {
     // Per-callback snapshot of the producer's positions.
     write_pos: u64,
     eos_pos: u64,
+    // Callback log (only maintained when it is on).
+    log_on: bool,
+    /// The last runs of real samples fed to the resampler, as [start, end) in its input
+    /// frames since its last reset; `run_count` runs since then (a ring of RUNS).
+    runs: [(u64, u64); RUNS],
+    run_count: usize,
+    /// This callback's audible span so far: [aud_first, aud_end) in buffer frames.
+    aud_first: usize,
+    aud_end: usize,
+    /// The resampler's out_rate / in_rate as L / M, and its delay in output frames.
+    ratio: (u64, u64),
+    out_delay: f64,
 }
 
 /// The state both sides see. The consumer calls [`PlaybackOutput::fill`].
@@ -267,6 +287,9 @@ pub struct PlaybackOutput {
     output_underflows: AtomicU64,
     output_overflows: AtomicU64,
     priming: AtomicU64,
+    log: CallbackLog<PlaybackRecord>,
+    /// Device frames of every callback since construction (counted while the log is on).
+    log_frames: AtomicU64,
     // Constants derived at construction.
     fade_src: u32,
     threshold_src: u64,
@@ -308,6 +331,12 @@ impl PlaybackOutput {
                 c.max_frames_per_callback
             )));
         }
+        if c.callback_log > MAX_RECORDS {
+            return Err(Error::config(format!(
+                "callback_log must be 0..={MAX_RECORDS} records, got {}",
+                c.callback_log
+            )));
+        }
         if c.start_threshold_ms > 60_000 {
             return Err(Error::config(format!(
                 "start_threshold_ms must be at most 60000, got {}",
@@ -321,6 +350,7 @@ impl PlaybackOutput {
         let threshold_src = u64::from(c.start_threshold_ms) * u64::from(c.source_rate) / 1000;
         let fade_src = (c.source_rate * FADE_MS / 1000).max(1);
         let tail_src = (2.0 * delay_src).ceil() as u64 + 2;
+        let (ratio, out_delay) = (resampler.ratio(), resampler.delay());
         Ok(PlaybackOutput {
             ring: (0..c.capacity_samples)
                 .map(|_| UnsafeCell::new(0.0))
@@ -372,6 +402,13 @@ impl PlaybackOutput {
                 flush_to: 0,
                 write_pos: 0,
                 eos_pos: UNSET,
+                log_on: c.callback_log > 0,
+                runs: [(0, 0); RUNS],
+                run_count: 0,
+                aud_first: 0,
+                aud_end: 0,
+                ratio,
+                out_delay,
             }),
             callbacks: AtomicU64::new(0),
             frames_out: AtomicU64::new(0),
@@ -389,6 +426,8 @@ impl PlaybackOutput {
             output_underflows: AtomicU64::new(0),
             output_overflows: AtomicU64::new(0),
             priming: AtomicU64::new(0),
+            log: CallbackLog::new(c.callback_log),
+            log_frames: AtomicU64::new(0),
             fade_src,
             threshold_src,
             tail_src,
@@ -413,9 +452,31 @@ impl PlaybackOutput {
     /// Fill `out` (interleaved, `frames * channels` samples) with the next device frames.
     /// Never blocks, allocates or panics by design; refused calls (more frames than
     /// `max_frames_per_callback`, a wrong length, re-entry) write silence and count an
-    /// error.
+    /// error. Logged (when the log is on) with the entry time and NaN device times.
     pub fn fill(&self, out: &mut [f32], frames: usize) {
+        self.fill_timed(out, frames, None);
+    }
+
+    /// [`fill`](Self::fill) for a PortAudio callback: `time` (taken at callback entry) goes
+    /// to the callback log when it is on (`None`: now, NaN device times).
+    ///
+    /// A record's audible frames are the device frames made from real (pushed) samples,
+    /// fades included, placed where the resampler puts them: source sample k of the
+    /// resampler's input covers output frames [k * L / M + delay, (k + 1) * L / M + delay)
+    /// (rounded up; exact with equal rates, where the delay is 0), so the first audible
+    /// frame of a start lags by the resampler delay. Audio can start mid-buffer (a start,
+    /// or a resume after an underrun, lands `delay` frames in) and stop mid-buffer
+    /// (underrun, drain, interrupt fade); the record holds the span from the first to the
+    /// last audible frame. A gap inside one buffer (an underrun shorter than the delay,
+    /// or many tiny callbacks) is counted in the span.
+    pub fn fill_timed(&self, out: &mut [f32], frames: usize, time: Option<CallbackTime>) {
         let started = Instant::now();
+        let logged = if self.log.enabled() {
+            let first = self.log_frames.fetch_add(frames as u64, Relaxed);
+            Some((first, time.unwrap_or_else(CallbackTime::now)))
+        } else {
+            None
+        };
         self.note_timing(started, frames);
         self.callbacks.fetch_add(1, Relaxed);
         let ch = self.config.channels;
@@ -426,18 +487,49 @@ impl PlaybackOutput {
         {
             out.fill(0.0);
             self.errors.fetch_add(1, Relaxed);
+            if let Some((first, time)) = logged {
+                self.log_callback(first, frames, time, (frames, 0));
+            }
             return;
         }
         // Poisoned until the body returns: a panic inside leaves silence from then on.
         self.poisoned.store(true, Relaxed);
         // SAFETY: `busy` guarantees this is the only live reference to the consumer state.
         let c = unsafe { &mut *self.consumer.get() };
-        c.fill(self, out, frames);
+        let audible = c.fill(self, out, frames);
         self.frames_out.fetch_add(frames as u64, Relaxed);
         self.poisoned.store(false, Relaxed);
         self.busy.store(false, Release);
+        if let Some((first, time)) = logged {
+            self.log_callback(first, frames, time, audible);
+        }
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.max_callback_ns.fetch_max(ns, Relaxed);
+    }
+
+    /// Whether callbacks are logged (capacity > 0).
+    #[inline]
+    pub fn callback_log_enabled(&self) -> bool {
+        self.log.enabled()
+    }
+
+    fn log_callback(
+        &self,
+        first_frame: u64,
+        frames: usize,
+        time: CallbackTime,
+        (first_audible, audible_frames): (usize, usize),
+    ) {
+        let u32_of = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.log.push(PlaybackRecord {
+            first_frame,
+            frames: u32_of(frames),
+            first_audible: u32_of(first_audible),
+            audible_frames: u32_of(audible_frames),
+            entry_ns: time.entry_ns,
+            current_time: time.current_time,
+            dac_time: time.device_time,
+        });
     }
 
     /// Lateness of this callback against the period of the previous one.
@@ -501,8 +593,19 @@ impl PlaybackOutput {
 }
 
 impl Consumer {
-    fn fill(&mut self, sh: &PlaybackOutput, out: &mut [f32], frames: usize) {
+    /// Returns the audible span of the buffer (when the log is on): (offset of its first
+    /// frame, frames) or (frames, 0).
+    fn fill(&mut self, sh: &PlaybackOutput, out: &mut [f32], frames: usize) -> (usize, usize) {
         let ch = sh.config.channels;
+        // Callback log: this callback writes resampler output frames from `logged_from` on,
+        // contiguously from offset 0, until a reset (or the end).
+        let mut logged_from = None;
+        if self.log_on {
+            self.aud_first = frames;
+            self.aud_end = 0;
+            logged_from =
+                Some(self.resampler.frames_out() - (self.pend_len - self.pend_pos) as u64);
+        }
         self.write_pos = sh.write_pos.load(Acquire);
         self.eos_pos = sh.eos_pos.load(Acquire);
         let req = sh.interrupt_req.load(Acquire);
@@ -510,7 +613,9 @@ impl Consumer {
             self.interrupt_seen = req;
             self.flush_to = sh.interrupt_flush_to.load(Acquire).min(self.write_pos);
             let fit = dev_to_src(&sh.config, frames as f64) as u32;
-            let left = sh.fade_src.min(fit);
+            let avail =
+                u32::try_from(self.flush_to.saturating_sub(self.read_pos)).unwrap_or(u32::MAX);
+            let left = self.fade_to_whole_ms(sh, sh.fade_src.min(fit), fit.min(avail));
             if self.mode == Mode::Playing && !self.starved && left > 0 && self.gain > 0.0 {
                 self.mode = Mode::Fading {
                     left,
@@ -537,6 +642,10 @@ impl Consumer {
             }
             let need = frames - filled;
             if self.mode == Mode::Idle && !self.clean && self.zeros >= sh.tail_src {
+                if let Some(first) = logged_from.take() {
+                    self.mark_audible(0, first, filled);
+                }
+                self.run_count = 0;
                 self.resampler.reset();
                 self.clean = true;
             }
@@ -550,7 +659,10 @@ impl Consumer {
             while n > 1 && self.resampler.output_frames(n) > self.res.len() {
                 n -= 1;
             }
-            self.gather(sh, n);
+            let real = self.gather(sh, n);
+            if self.log_on && real > 0 {
+                self.note_run(self.resampler.frames_in(), real as u64);
+            }
             let k = self.resampler.output_frames(n).min(self.res.len());
             if let (Some(src), Some(res)) = (self.src.get(..n), self.res.get_mut(..k)) {
                 if self.resampler.output_frames(n) == k {
@@ -580,6 +692,68 @@ impl Consumer {
         let unheard = window.saturating_sub(self.zeros).min(self.real_fed);
         self.heard = self.heard.max(self.real_fed - unheard);
         sh.heard.store(self.heard, Release);
+        if let Some(first) = logged_from {
+            let end = self.resampler.frames_out() - (self.pend_len - self.pend_pos) as u64;
+            self.mark_audible(0, first, (end - first) as usize);
+        }
+        if self.aud_end > self.aud_first {
+            (self.aud_first, self.aud_end - self.aud_first)
+        } else {
+            (frames, 0)
+        }
+    }
+
+    /// The first resampler output frame at or after the time of input frame `pos`:
+    /// ceil(pos * L / M + delay).
+    fn output_at(&self, pos: u64) -> u64 {
+        let (l, m) = (u128::from(self.ratio.0), u128::from(self.ratio.1.max(1)));
+        let x = u128::from(pos) * l;
+        let whole = (x / m) as u64;
+        let frac = (x % m) as f64 / m as f64;
+        whole + (frac + self.out_delay).ceil() as u64
+    }
+
+    /// Widen this callback's audible span by the frames of real samples among `n`
+    /// resampler output frames from `first`, written at buffer offset `offset`.
+    #[inline(never)]
+    fn mark_audible(&mut self, offset: usize, first: u64, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let end = first + n as u64;
+        for k in 0..self.run_count.min(RUNS) {
+            let Some(&(a, b)) = self.runs.get((self.run_count - 1 - k) % RUNS) else {
+                break;
+            };
+            let hi = self.output_at(b);
+            if hi <= first {
+                break; // this run and every older one end before these frames
+            }
+            let (lo, hi) = (self.output_at(a).max(first), hi.min(end));
+            if lo < hi {
+                self.aud_first = self.aud_first.min(offset + (lo - first) as usize);
+                self.aud_end = self.aud_end.max(offset + (hi - first) as usize);
+            }
+        }
+    }
+
+    /// Remember that resampler input frames [start, start + len) are real samples.
+    #[inline(never)]
+    fn note_run(&mut self, start: u64, len: u64) {
+        if let Some(last) = self
+            .run_count
+            .checked_sub(1)
+            .and_then(|i| self.runs.get_mut(i % RUNS))
+        {
+            if last.1 == start {
+                last.1 = start + len;
+                return;
+            }
+        }
+        if let Some(slot) = self.runs.get_mut(self.run_count % RUNS) {
+            *slot = (start, start + len);
+        }
+        self.run_count += 1;
     }
 
     /// Enough buffered to start: the threshold, or the stream was marked ended.
@@ -596,8 +770,9 @@ impl Consumer {
     }
 
     /// Fill `self.src[..n]` with the next source samples: real ones with the gain
-    /// envelope, or silence.
-    fn gather(&mut self, sh: &PlaybackOutput, n: usize) {
+    /// envelope, or silence. Returns how many are real: they come first (once silence
+    /// starts, the rest of the call is silence).
+    fn gather(&mut self, sh: &PlaybackOutput, n: usize) -> usize {
         let mut i = 0;
         let fade_step = 1.0 / sh.fade_src as f32;
         while i < n {
@@ -629,7 +804,7 @@ impl Consumer {
                     rest.fill(0.0);
                 }
                 self.zeros = self.zeros.saturating_add((n - i) as u64);
-                return;
+                return i;
             }
             // The segment holding read_pos.
             let seg_count = sh.seg_count.load(Acquire);
@@ -641,7 +816,7 @@ impl Consumer {
                 self.seg_idx += 1;
                 seg = sh.segments.get((self.seg_idx % SEGMENTS as u64) as usize);
             }
-            let Some(seg) = seg else { return };
+            let Some(seg) = seg else { return i };
             let tag = seg.tag.load(Relaxed);
             let seg_left = seg.end.load(Acquire).saturating_sub(self.read_pos);
             let take = (n - i)
@@ -683,6 +858,36 @@ impl Consumer {
             self.zeros = 0;
             self.clean = false;
             i += take;
+        }
+        n
+    }
+
+    /// The interrupt fade's length in source samples: `fade` made longer (up to `room`)
+    /// or shorter so that the cut item's played count ends on a whole millisecond. The
+    /// truncation the server gets is in whole ms: cut there, what it keeps is exactly
+    /// what was heard, to the sample. Rates that are not whole samples per ms keep `fade`.
+    fn fade_to_whole_ms(&self, sh: &PlaybackOutput, fade: u32, room: u32) -> u32 {
+        let rate = sh.config.source_rate;
+        if !rate.is_multiple_of(1000) || fade == 0 {
+            return fade;
+        }
+        let per_ms = u64::from(rate / 1000);
+        let played = sh
+            .tag(self.last_tag)
+            .map_or(0, |t| t.consumed.load(Relaxed));
+        let over = (played + u64::from(fade)) % per_ms;
+        if over == 0 {
+            return fade;
+        }
+        let longer = u64::from(fade) + per_ms - over;
+        if longer <= u64::from(room) {
+            return u32::try_from(longer).unwrap_or(fade);
+        }
+        let shorter = u64::from(fade) - over.min(u64::from(fade));
+        if shorter > 0 {
+            u32::try_from(shorter).unwrap_or(fade)
+        } else {
+            fade
         }
     }
 
@@ -1075,7 +1280,19 @@ impl PlaybackBuffer {
             output_underflows: sh.output_underflows.load(Relaxed),
             output_overflows: sh.output_overflows.load(Relaxed),
             priming_callbacks: sh.priming.load(Relaxed),
+            callback_log_overflow: sh.log.overflow(),
         }
+    }
+
+    /// Move the callback log's records since the last drain to `out`, oldest first.
+    /// Returns how many.
+    pub fn drain_callback_log(&mut self, out: &mut Vec<PlaybackRecord>) -> usize {
+        self.shared.log.drain_into(out)
+    }
+
+    /// Capacity of the callback log in records (0: off).
+    pub fn callback_log_capacity(&self) -> usize {
+        self.shared.log.capacity()
     }
 
     /// Per-item counters: (received, consumed, flushed) in source samples.
@@ -1096,6 +1313,7 @@ impl PlaybackBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::callback_log::PlaybackRecord;
 
     fn config(device_rate: u32) -> PlaybackConfig {
         PlaybackConfig {
@@ -1290,6 +1508,32 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupt_ends_the_item_on_a_whole_millisecond() {
+        // Callbacks of every size from 37 to 300 frames put the cut anywhere in a ms; the
+        // fade is stretched or shortened so that what was played is whole ms (24 kHz: 24
+        // samples a ms; 48 kHz device, so 48 frames).
+        for frames in (37..300).step_by(7) {
+            let mut buf = PlaybackBuffer::new(config(48000)).unwrap();
+            buf.push("a", 0, &ramp(0, 12_000)).unwrap();
+            for _ in 0..(4800 / frames + 3) {
+                fill(&buf, frames);
+            }
+            assert!(buf.interrupt());
+            while buf.interrupt_result().is_none() {
+                fill(&buf, frames);
+            }
+            let head = buf.interrupt_result().unwrap();
+            let (_, consumed, _) = conserved(&buf, "a");
+            assert_eq!(head.played_samples, consumed);
+            assert_eq!(
+                consumed % 24,
+                0,
+                "{frames}-frame callbacks: {consumed} played"
+            );
+        }
+    }
+
+    #[test]
     fn interrupt_with_nothing_playing_flushes_at_once() {
         let mut buf = PlaybackBuffer::new(config(48000)).unwrap();
         buf.push("a", 0, &[0.5; 100]).unwrap();
@@ -1379,6 +1623,191 @@ mod tests {
                 assert_eq!(r, Err(PushError::TooManyItems));
             }
         }
+    }
+
+    fn drain(buf: &mut PlaybackBuffer) -> Vec<PlaybackRecord> {
+        let mut v = Vec::new();
+        buf.drain_callback_log(&mut v);
+        v
+    }
+
+    /// Fill and return the record of that callback with the output.
+    fn logged_fill(buf: &mut PlaybackBuffer, frames: usize) -> (PlaybackRecord, Vec<f32>) {
+        let out = fill(buf, frames);
+        let records = drain(buf);
+        assert_eq!(records.len(), 1);
+        (records[0], out)
+    }
+
+    fn audible(r: &PlaybackRecord) -> (u32, u32) {
+        (r.first_audible, r.audible_frames)
+    }
+
+    #[test]
+    fn callback_log_is_off_by_default() {
+        let mut buf = PlaybackBuffer::new(config(48000)).unwrap();
+        assert_eq!(buf.callback_log_capacity(), 0);
+        assert!(!buf.output().callback_log_enabled());
+        buf.push("a", 0, &[0.5; 4800]).unwrap();
+        fill(&buf, 480);
+        assert!(drain(&mut buf).is_empty());
+        assert_eq!(buf.statistics().callback_log_overflow, 0);
+        let too_big = PlaybackConfig {
+            callback_log: MAX_RECORDS + 1,
+            ..config(48000)
+        };
+        assert!(matches!(
+            PlaybackBuffer::new(too_big),
+            Err(Error::Config { .. })
+        ));
+    }
+
+    #[test]
+    fn callback_log_keeps_order_and_frame_continuity() {
+        let mut buf = PlaybackBuffer::new(PlaybackConfig {
+            callback_log: 16,
+            ..config(48000)
+        })
+        .unwrap();
+        let sizes = [100, 37, 480, 1, 8192, 256];
+        let before = crate::callback_log::monotonic_ns();
+        for &n in &sizes {
+            fill(&buf, n);
+        }
+        // A refused call (too many frames) is logged too: PortAudio gave those frames.
+        fill(&buf, 9000);
+        let records = drain(&mut buf);
+        assert_eq!(records.len(), sizes.len() + 1);
+        let mut next = 0;
+        let mut last_ns = before;
+        for (r, &n) in records.iter().zip(sizes.iter().chain(&[9000])) {
+            assert_eq!((r.first_frame, r.frames as usize), (next, n));
+            assert!(r.entry_ns >= last_ns);
+            assert!(r.current_time.is_nan() && r.dac_time.is_nan());
+            assert_eq!(audible(r), (n as u32, 0));
+            next += n as u64;
+            last_ns = r.entry_ns;
+        }
+        assert!(drain(&mut buf).is_empty(), "drained records are gone");
+    }
+
+    #[test]
+    fn callback_log_overflow_drops_the_newest_and_counts() {
+        let mut buf = PlaybackBuffer::new(PlaybackConfig {
+            callback_log: 3,
+            ..config(48000)
+        })
+        .unwrap();
+        for _ in 0..5 {
+            fill(&buf, 100);
+        }
+        let records = drain(&mut buf);
+        let firsts: Vec<u64> = records.iter().map(|r| r.first_frame).collect();
+        assert_eq!(firsts, [0, 100, 200]);
+        assert_eq!(buf.statistics().callback_log_overflow, 2);
+        // The dropped callbacks' frames still count: first_frame is the device's index.
+        fill(&buf, 100);
+        assert_eq!(drain(&mut buf)[0].first_frame, 500);
+    }
+
+    /// Equal rates (no resampler delay): audible frames are exactly the non-zero output
+    /// (every source value is non-zero).
+    #[test]
+    fn audible_frames_without_resampling() {
+        let mut buf = PlaybackBuffer::new(PlaybackConfig {
+            start_threshold_ms: 0,
+            callback_log: 64,
+            ..config(24000)
+        })
+        .unwrap();
+        let nonzero = |out: &[f32]| {
+            let first = out.iter().position(|&v| v != 0.0).unwrap_or(out.len());
+            let n = out.iter().filter(|&&v| v != 0.0).count();
+            (first as u32, n as u32)
+        };
+        // Silence.
+        let (r, out) = logged_fill(&mut buf, 480);
+        assert_eq!(audible(&r), (480, 0));
+        assert_eq!(nonzero(&out), (480, 0));
+        // Full buffers of audio (the first one fades in), then an underrun mid-buffer.
+        buf.push("a", 0, &ramp(0, 1000)).unwrap();
+        for expect in [(0, 480), (0, 480), (0, 40), (480, 0)] {
+            let (r, out) = logged_fill(&mut buf, 480);
+            assert_eq!(audible(&r), expect);
+            assert_eq!(nonzero(&out), expect);
+        }
+        // Resumes at the start of a buffer, ends mid-buffer at the end of the stream.
+        buf.push("a", 0, &ramp(1000, 700)).unwrap();
+        buf.end_of_stream();
+        for expect in [(0, 480), (0, 220), (480, 0)] {
+            let (r, out) = logged_fill(&mut buf, 480);
+            assert_eq!(audible(&r), expect);
+            assert_eq!(nonzero(&out), expect);
+        }
+        // An interrupt's fade-out (3 ms = 72 samples) ends mid-buffer.
+        buf.push("b", 0, &ramp(0, 4800)).unwrap();
+        assert_eq!(audible(&logged_fill(&mut buf, 480).0), (0, 480));
+        buf.interrupt();
+        for expect in [(0, 72), (480, 0)] {
+            let (r, out) = logged_fill(&mut buf, 480);
+            assert_eq!(audible(&r), expect);
+            assert_eq!(nonzero(&out), expect);
+        }
+        assert_eq!(buf.statistics().callback_log_overflow, 0);
+    }
+
+    /// 24 kHz to 48 kHz: every source sample covers 2 device frames, placed after the
+    /// resampler's delay; the fade-in's middle lands where the mapping says.
+    #[test]
+    fn audible_frames_follow_the_resampler_delay() {
+        let mut buf = PlaybackBuffer::new(PlaybackConfig {
+            start_threshold_ms: 0,
+            callback_log: 64,
+            ..config(48000)
+        })
+        .unwrap();
+        let delay = buf.output().resampler_delay_samples() * 2.0; // in device frames
+        assert!(delay > 10.0, "{delay}");
+        let mut out = fill(&buf, 480); // silence first
+        buf.push("a", 0, &[0.5; 2400]).unwrap();
+        buf.end_of_stream();
+        for n in [
+            480, 77, 480, 1000, 480, 480, 480, 480, 480, 480, 480, 480, 1,
+        ] {
+            out.extend(fill(&buf, n));
+        }
+        let records = drain(&mut buf);
+        let spans: Vec<(u64, u64)> = records
+            .iter()
+            .filter(|r| r.audible_frames > 0)
+            .map(|r| {
+                let start = r.first_frame + u64::from(r.first_audible);
+                (start, start + u64::from(r.audible_frames))
+            })
+            .collect();
+        // One contiguous run of exactly 2 * 2400 frames, starting `delay` after the start.
+        assert!(spans.windows(2).all(|w| w[0].1 == w[1].0), "{spans:?}");
+        let (start, end) = (spans[0].0, spans[spans.len() - 1].1);
+        assert_eq!(start, 480 + delay.ceil() as u64);
+        assert_eq!(end - start, 4800);
+        // Every record between the first and the last audible one is entirely audible.
+        let heard: Vec<usize> = (0..records.len())
+            .filter(|&i| records[i].audible_frames > 0)
+            .collect();
+        assert_eq!(heard.len(), spans.len());
+        for r in &records[heard[0] + 1..heard[heard.len() - 1]] {
+            assert_eq!(audible(r), (0, r.frames), "{r:?}");
+        }
+        // Source sample 36 of the fade-in (gain 37/72) is centred on frames 72 and 73.
+        let centre = (start + 72) as usize;
+        let expect = 0.5 * 37.0 / 72.0;
+        assert!(
+            (out[centre] - expect).abs() < 0.001,
+            "{} {expect}",
+            out[centre]
+        );
+        assert!(out[(start - 40) as usize].abs() < 1e-3);
+        assert!((out[(start + 2400) as usize] - 0.5).abs() < 1e-3);
     }
 
     #[test]

@@ -379,6 +379,21 @@ impl Resampler {
         self.design.length * f64::from(self.out_rate) / (2.0 * f64::from(self.in_rate))
     }
 
+    /// out_rate / in_rate reduced: (L, M).
+    pub fn ratio(&self) -> (u64, u64) {
+        (self.l, self.m)
+    }
+
+    /// Input frames consumed since construction or the last reset.
+    pub fn frames_in(&self) -> u64 {
+        self.frames_in
+    }
+
+    /// Output frames written since construction or the last reset.
+    pub fn frames_out(&self) -> u64 {
+        self.frames_out
+    }
+
     /// Output frames written so far once `frames_in` input frames have been consumed.
     fn frames_out_after(&self, frames_in: u64) -> u64 {
         (u128::from(frames_in) * u128::from(self.l)).div_ceil(u128::from(self.m)) as u64

@@ -250,3 +250,18 @@ async def test_the_microphone_feeds_server_vad_through_open_audio(device: Any) -
     speech_ms = len(speech) * 1000 // RATE
     assert 0 < last.audio_end_ms - first.audio_start_ms <= speech_ms + 300 + 500 + 100
     assert session.statistics().connection.audio_appended_ms > speech_ms
+
+
+async def test_the_microphone_hands_over_each_callback_as_it_arrives(device: Any) -> None:
+    # frames() waits on the callback's wake-up byte rather than a polling tick: each
+    # 256-frame callback comes out on its own (a 10 ms tick would batch about two).
+    from contextlib import aclosing
+
+    with trio.fail_after(20), Microphone(device, sample_rate=RATE, frames_per_buffer=256) as mic:
+        sizes = []
+        async with aclosing(mic.frames()) as frames:
+            async for chunk in frames:
+                sizes.append(len(chunk))
+                if len(sizes) == 100:
+                    break
+    assert sizes.count(256) >= 90, sizes

@@ -76,3 +76,34 @@ def test_bad_arrays_raise() -> None:
         buf.write(np.zeros((4, 2), np.int16))
     with pytest.raises(ConfigurationError):
         buf.read(-1)
+
+
+def test_each_write_that_keeps_frames_signals_the_notify_descriptor() -> None:
+    import os
+
+    buf = CaptureBuffer(channels=1, capacity_s=0.01, sample_rate=48000)  # 480 frames
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    try:
+        buf.set_notify_fd(write_end)
+        buf.write(np.zeros(256, dtype=np.float32))
+        buf.write(np.zeros(256, dtype=np.float32))  # 224 fit
+        buf.write(np.zeros(256, dtype=np.float32))  # none fit: no wake-up for nothing
+        assert os.read(read_end, 64) == b"\x01\x01"
+        buf.set_notify_fd(-1)
+        buf.read()
+        buf.write(np.zeros(16, dtype=np.float32))
+        with pytest.raises(BlockingIOError):
+            os.read(read_end, 64)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    # A descriptor that does not exist: the write fails, is counted, nothing else happens.
+    buf.set_notify_fd(1_000_000)
+    buf.read()
+    assert buf.write(np.zeros(16, dtype=np.float32)) == 16
+    assert buf.statistics()["notify_failures"] == 1
+    buf.set_notify_fd(-1)
+    with pytest.raises(ConfigurationError, match="notify fd"):
+        buf.set_notify_fd(-2)

@@ -35,6 +35,7 @@ __all__ = [
 
 _Int16Array: TypeAlias = npt.NDArray[np.int16]
 _Float32Array: TypeAlias = npt.NDArray[np.float32]
+_Records: TypeAlias = npt.NDArray[np.void]
 
 def f32_to_pcm16(samples: _Float32Array | Buffer) -> _Int16Array:
     """Convert float32 samples to int16, keeping the array's shape.
@@ -361,6 +362,8 @@ class PlaybackBuffer:
         capacity_s: ring capacity in seconds at the source rate (allocated once).
         max_frames_per_callback: the largest callback served; larger ones get silence and
             count an error.
+        callback_log: capacity of the per-callback log in records (0, the default: off;
+            at most 1048576); see :meth:`drain_callback_log`.
 
     Raises:
         ConfigurationError: a setting out of range.
@@ -380,6 +383,7 @@ class PlaybackBuffer:
         start_threshold_ms: int = 70,
         capacity_s: float = 60.0,
         max_frames_per_callback: int = 8192,
+        callback_log: int = 0,
     ) -> PlaybackBuffer: ...
     def push(
         self, item_id: str, content_index: int, samples: _Int16Array | _Float32Array | Buffer
@@ -450,7 +454,43 @@ class PlaybackBuffer:
         samples, underruns, drains, interrupts, errors, panics, max_callback_ns and
         PortAudio's output underflow/overflow/priming flags; callback timeliness as
         ``max_lateness_ns`` and counts ``late_le_<N>us`` / ``late_gt_50000us`` of callbacks
-        that started that late (entry time minus previous entry plus previous period)."""
+        that started that late (entry time minus previous entry plus previous period);
+        ``callback_log_overflow``: callback-log records dropped because the log was full."""
+    def drain_callback_log(self) -> _Records:
+        """The per-callback log's records since the last drain, oldest first: a numpy
+        structured array (native byte order, aligned, itemsize 48) with fields, in order:
+
+        - ``first_frame`` (``u8``): device frames output by all earlier callbacks, logged
+          or not (records dropped on overflow still count): this buffer's frame index in
+          the stream. Consecutive records satisfy ``first_frame[i + 1] == first_frame[i] +
+          frames[i]`` unless records were dropped.
+        - ``frames`` (``u4``): frames PortAudio asked for.
+        - ``first_audible`` (``u4``): offset in this buffer of the first frame of item
+          audio, or ``frames`` if none.
+        - ``audible_frames`` (``u4``): frames from ``first_audible`` to the last frame of
+          item audio, both included (0 if none): item audio is in ``[first_audible,
+          first_audible + audible_frames)``, the rest of the buffer is silence.
+        - ``entry_ns`` (``u8``): CLOCK_MONOTONIC at callback entry in ns (on Linux the
+          clock of ``time.monotonic_ns()`` and ``time.perf_counter_ns()``).
+        - ``current_time`` (``f8``): PortAudio's ``timeInfo->currentTime`` in s (stream
+          clock, ``Pa_GetStreamTime``); NaN without time info (and for :meth:`fill`).
+        - ``dac_time`` (``f8``): ``timeInfo->outputBufferDacTime`` in s: when the buffer's
+          first frame reaches the DAC; NaN as above.
+
+        Item audio means device frames made from pushed samples (fades included), placed
+        where the resampler puts them: source sample k covers device frames ``[k * r + d,
+        (k + 1) * r + d)`` counted from the resampler's start (``r = device_rate /
+        source_rate``, ``d`` its delay in device frames, rounded up; exact when the rates
+        are equal). So audio starts mid-buffer (a start or a resume after an underrun lands
+        ``d`` frames into a buffer) and stops mid-buffer (underrun, drain, an interrupt's
+        fade). A gap inside one buffer (an underrun shorter than the delay) is counted in
+        the span.
+
+        Every consumer call is logged, :meth:`fill` and refused calls included. Empty
+        when the log is off."""
+    @property
+    def callback_log(self) -> int:
+        """Capacity of the per-callback log in records (0: off)."""
     @staticmethod
     def callback_address() -> int:
         """Address of the native ``PaStreamCallback`` for this buffer's output stream."""
@@ -487,13 +527,20 @@ class CaptureBuffer:
         channels: channels of the input stream (1 to 32).
         capacity_s: ring capacity in seconds (allocated once).
         sample_rate: the input stream's rate in Hz (for the capacity, and informative).
+        callback_log: capacity of the per-callback log in records (0, the default: off;
+            at most 1048576); see :meth:`drain_callback_log`.
 
     Raises:
         ConfigurationError: a setting out of range.
     """
 
     def __new__(
-        cls, *, channels: int = 1, capacity_s: float = 10.0, sample_rate: int = 48000
+        cls,
+        *,
+        channels: int = 1,
+        capacity_s: float = 10.0,
+        sample_rate: int = 48000,
+        callback_log: int = 0,
     ) -> CaptureBuffer: ...
     def read(self, max_frames: int | None = None) -> _Float32Array:
         """Take up to ``max_frames`` frames (all available if ``None``): float32 of shape
@@ -524,8 +571,39 @@ class CaptureBuffer:
         """Ring capacity in frames."""
     def statistics(self) -> dict[str, int]:
         """A snapshot of counters: callbacks, frames_in, frames_read, overflow_frames,
-        overflows, available_frames, errors, panics, and PortAudio's input
-        overflow/underflow flags."""
+        overflows, available_frames, errors, panics, PortAudio's input overflow/underflow
+        flags, ``callback_log_overflow``: callback-log records dropped because the log
+        was full, and ``notify_failures``: wake-up bytes the notify descriptor refused
+        (a full pipe is not one)."""
+    def set_notify_fd(self, fd: int) -> None:
+        """After every callback that brought frames, write one byte to ``fd`` (a
+        non-blocking pipe's write end), so that the reader can wait for audio (e.g.
+        ``trio.lowlevel.wait_readable`` on the read end) instead of polling; ``-1`` stops.
+        Clear it before closing ``fd``, with the stream stopped.
+
+        Raises:
+            ConfigurationError: ``fd`` below -1.
+        """
+    def drain_callback_log(self) -> _Records:
+        """The per-callback log's records since the last drain, oldest first: a numpy
+        structured array (native byte order, aligned, itemsize 40) with fields, in order:
+
+        - ``first_frame`` (``u8``): device frames delivered by all earlier callbacks,
+          logged or not (frames the ring dropped and records dropped on overflow still
+          count): this buffer's frame index in the stream.
+        - ``frames`` (``u4``): frames PortAudio delivered.
+        - ``entry_ns`` (``u8``): CLOCK_MONOTONIC at callback entry in ns (on Linux the
+          clock of ``time.monotonic_ns()`` and ``time.perf_counter_ns()``).
+        - ``current_time`` (``f8``): PortAudio's ``timeInfo->currentTime`` in s (stream
+          clock); NaN without time info (and for :meth:`write`).
+        - ``adc_time`` (``f8``): ``timeInfo->inputBufferAdcTime`` in s: when the buffer's
+          first frame was captured; NaN as above.
+
+        Every callback is logged, :meth:`write` and refused calls included. Empty when
+        the log is off."""
+    @property
+    def callback_log(self) -> int:
+        """Capacity of the per-callback log in records (0: off)."""
     @staticmethod
     def callback_address() -> int:
         """Address of the native ``PaStreamCallback`` for this buffer's input stream."""

@@ -688,6 +688,7 @@ async def _endpoint(options: TalkOptions) -> AsyncIterator[tuple[str | None, str
 
 async def _talk(options: TalkOptions, talk: _Talk) -> int:
     from realtalk.audio import Microphone, Speaker
+    from realtalk.audio._player import SWITCH_INTERVAL_S, gil_switch_interval
 
     config = options.session_config()  # bad options fail here, before any device opens
     config.render(options.dialect)
@@ -707,7 +708,7 @@ async def _talk(options: TalkOptions, talk: _Talk) -> int:
     with speaker:
         with _devices_named():
             mic = Microphone(options.input, sample_rate=options.sample_rate)
-        with mic:
+        with mic, gil_switch_interval(SWITCH_INTERVAL_S):
             return await _talk_on(options, talk, speaker, mic, config, keys)
 
 

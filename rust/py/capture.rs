@@ -1,4 +1,5 @@
 use super::buffer::input;
+use super::callback_log;
 use super::error::{audio_format_error, to_py, Positions};
 use crate::capture::CaptureBuffer;
 use crate::device;
@@ -17,8 +18,15 @@ pub struct PyCaptureBuffer {
 #[pymethods]
 impl PyCaptureBuffer {
     #[new]
-    #[pyo3(signature = (*, channels = 1, capacity_s = 10.0, sample_rate = 48000))]
-    fn new(py: Python<'_>, channels: i64, capacity_s: f64, sample_rate: i64) -> PyResult<Self> {
+    #[pyo3(signature = (*, channels = 1, capacity_s = 10.0, sample_rate = 48000, callback_log = 0))]
+    fn new(
+        py: Python<'_>,
+        channels: i64,
+        capacity_s: f64,
+        sample_rate: i64,
+        callback_log: i64,
+    ) -> PyResult<Self> {
+        let log = callback_log::capacity(py, callback_log)?;
         let made = (|| {
             if !(1..=192_000).contains(&sample_rate) {
                 return Err(Error::config(format!(
@@ -36,7 +44,7 @@ impl PyCaptureBuffer {
                     "capacity_s must be positive and at most 2**30 samples, not {capacity_s}"
                 )));
             }
-            CaptureBuffer::new(channels as usize, frames as usize)
+            CaptureBuffer::with_callback_log(channels as usize, frames as usize, log)
         })();
         let inner = made.map_err(|e| to_py(py, e, Positions::Bytes))?;
         Ok(PyCaptureBuffer {
@@ -137,10 +145,38 @@ impl PyCaptureBuffer {
             ("panics", s.panics),
             ("input_overflows", s.input_overflows),
             ("input_underflows", s.input_underflows),
+            ("callback_log_overflow", s.callback_log_overflow),
+            ("notify_failures", s.notify_failures),
         ] {
             d.set_item(k, v)?;
         }
         Ok(d)
+    }
+
+    fn drain_callback_log<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut records = Vec::new();
+        self.inner.drain_callback_log(&mut records);
+        callback_log::capture_records(py, &records)
+    }
+
+    #[getter]
+    fn callback_log(&self) -> usize {
+        self.inner.callback_log_capacity()
+    }
+
+    /// Signal ``fd`` (one byte, non-blocking) after every callback that brought frames;
+    /// -1 stops. See the stub.
+    fn set_notify_fd(&self, py: Python<'_>, fd: i32) -> PyResult<()> {
+        if fd < -1 {
+            let message = format!("notify fd must be a descriptor or -1, got {fd}");
+            return Err(crate::py::error::to_py(
+                py,
+                crate::error::Error::config(message),
+                crate::py::error::Positions::Bytes,
+            ));
+        }
+        self.inner.input().set_notify_fd(fd);
+        Ok(())
     }
 
     #[staticmethod]

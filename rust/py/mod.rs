@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 mod b64;
 mod buffer;
+mod callback_log;
 mod capture;
 mod error;
 mod events;

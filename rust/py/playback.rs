@@ -1,4 +1,5 @@
 use super::buffer::{input, Kind};
+use super::callback_log;
 use super::error::{audio_format_error, to_py, Positions};
 use crate::device;
 use crate::error::Error;
@@ -117,7 +118,8 @@ fn push_error(e: PushError) -> PyErr {
 impl PyPlaybackBuffer {
     #[new]
     #[pyo3(signature = (device_rate, *, channels = 1, source_rate = 24000, start_threshold_ms = 70,
-                        capacity_s = 60.0, max_frames_per_callback = 8192))]
+                        capacity_s = 60.0, max_frames_per_callback = 8192, callback_log = 0))]
+    #[allow(clippy::too_many_arguments)] // the Python keywords
     fn new(
         py: Python<'_>,
         device_rate: i64,
@@ -126,7 +128,9 @@ impl PyPlaybackBuffer {
         start_threshold_ms: i64,
         capacity_s: f64,
         max_frames_per_callback: i64,
+        callback_log: i64,
     ) -> PyResult<Self> {
+        let log = callback_log::capacity(py, callback_log)?;
         let made = (|| {
             let device_rate = positive("device_rate", device_rate, 192_000)? as u32;
             let source_rate = positive("source_rate", source_rate, 192_000)? as u32;
@@ -146,6 +150,7 @@ impl PyPlaybackBuffer {
                     max_frames_per_callback,
                     1 << 20,
                 )? as usize,
+                callback_log: log,
             };
             PlaybackBuffer::new(config)
         })();
@@ -317,6 +322,7 @@ impl PyPlaybackBuffer {
             ("output_underflows", s.output_underflows),
             ("output_overflows", s.output_overflows),
             ("priming_callbacks", s.priming_callbacks),
+            ("callback_log_overflow", s.callback_log_overflow),
         ] {
             d.set_item(k, v)?;
         }
@@ -332,6 +338,17 @@ impl PyPlaybackBuffer {
             d.set_item(key, *count)?;
         }
         Ok(d)
+    }
+
+    fn drain_callback_log<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut records = Vec::new();
+        self.inner.drain_callback_log(&mut records);
+        callback_log::playback_records(py, &records)
+    }
+
+    #[getter]
+    fn callback_log(&self) -> usize {
+        self.inner.callback_log_capacity()
     }
 
     #[staticmethod]
