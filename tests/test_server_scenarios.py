@@ -309,3 +309,38 @@ async def test_a_browser_authenticates_with_subprotocols(dialect: str) -> None:
             rejected = caught.value.exceptions[0]
             assert isinstance(rejected, trio_websocket.ConnectionRejected)
             assert rejected.status_code == 401
+
+
+async def test_the_observer_sees_every_event_both_ways_stamped_in_order(dialect: str) -> None:
+    import time
+
+    from realtalk.server import Observation
+
+    seen: list[Observation] = []
+    before = time.monotonic_ns()
+    with trio.fail_after(20):
+        async with (
+            open_server(options=ServerOptions(observer=seen.append)) as server,
+            realtalk.connect(server.url, api_key="k", dialect=dialect) as session,  # type: ignore[arg-type]
+        ):
+            await session.update(turn_detection=False)
+            chunk = (np.arange(4800) % 200).astype(np.int16)
+            await session.append_audio(chunk)
+            await session.commit_audio()
+            await session.create_response()
+            done, _ = await until_done(session)
+    after = time.monotonic_ns()
+    sent = session.statistics().connection
+    incoming = [o for o in seen if o.direction == "in"]
+    outgoing = [o for o in seen if o.direction == "out"]
+    # Every client event the server took in, and every server event the client got.
+    assert len(incoming) == sent.events_sent
+    assert len(outgoing) == sent.events_received
+    assert {o.connection for o in seen} == {1}
+    assert all(before <= o.t_ns <= after for o in seen)
+    assert [o.t_ns for o in seen] == sorted(o.t_ns for o in seen)
+    # Appends keep their audio: what the server took in is what was sent.
+    (append,) = [o for o in incoming if o.event["type"] == "input_audio_buffer.append"]
+    assert np.array_equal(np.frombuffer(base64.b64decode(append.event["audio"]), "<i2"), chunk)
+    assert outgoing[-1].event["type"] == "response.done"
+    assert outgoing[-1].event["response"]["id"] == done.response_id

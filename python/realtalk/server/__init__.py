@@ -18,7 +18,7 @@ from realtalk.server._brains import (
     TurnItem,
 )
 from realtalk.server._server import RealtimeServer, open_server
-from realtalk.server._session import Faults, ServerOptions
+from realtalk.server._session import Faults, Observation, ServerOptions
 
 __all__ = [
     "Brain",
@@ -26,6 +26,7 @@ __all__ = [
     "CallFunction",
     "EchoBrain",
     "Faults",
+    "Observation",
     "Output",
     "RealtimeServer",
     "Say",

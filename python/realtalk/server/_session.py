@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -120,6 +120,11 @@ class ServerOptions:
         api_key: when set, the upgrade must carry exactly this key (``Bearer`` or
             ``api-key``); otherwise any non-empty credential is accepted.
         faults: fault injection, see :class:`Faults`.
+        observer: called with an :class:`Observation` for every client event the
+            server takes in (stamped as it starts handling it) and every server event
+            it has written to the socket (stamped after the write), on the server's
+            trio thread: keep it quick. For measuring a client from the server's side
+            (``realtalk bench`` does).
     """
 
     paced: bool = False
@@ -127,6 +132,25 @@ class ServerOptions:
     max_session_s: float = 3600.0
     api_key: str | None = None
     faults: Faults = field(default_factory=Faults)
+    observer: Callable[[Observation], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One event through the embedded server, for :attr:`ServerOptions.observer`.
+
+    Attributes:
+        t_ns: ``time.monotonic_ns()`` when it arrived (``"in"``: the frame was read and
+            parsed) or left (``"out"``: the frame was handed to the socket).
+        direction: ``"in"`` (client event) or ``"out"`` (server event).
+        event: the event as a JSON object (appends keep their base64 ``audio``).
+        connection: the number of the connection on this server (1, 2, ...).
+    """
+
+    t_ns: int
+    direction: Literal["in", "out"]
+    event: JSON
+    connection: int
 
 
 class _Dropped(Exception):
@@ -269,6 +293,8 @@ class ServerSession:
         """One event on the socket, counted and logged; the caller holds the send lock."""
         await self._ws.send_message(text or json.dumps(event, separators=(",", ":")))
         self._events_sent += 1
+        if self._options.observer is not None:
+            self._options.observer(Observation(time.monotonic_ns(), "out", event, self._number))
         if self._log is not None:
             self._log(self._describe("->", event))
 
@@ -410,6 +436,7 @@ class ServerSession:
     # -- client events ---------------------------------------------------------------------
 
     async def _handle(self, message: str | bytes) -> None:
+        arrived_ns = time.monotonic_ns()
         if isinstance(message, bytes):
             await self._error(errors.binary_frame(), None)
             return
@@ -424,6 +451,8 @@ class ServerSession:
         client_id = client_id if isinstance(client_id, str) else None
         if self._log is not None and isinstance(obj, dict):
             self._log(self._describe("<-", obj))
+        if self._options.observer is not None and isinstance(obj, dict):
+            self._options.observer(Observation(arrived_ns, "in", obj, self._number))
         problem = validate_client_event(obj, self.dialect)
         if problem is not None:
             await self._error(problem, client_id)
