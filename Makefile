@@ -1,7 +1,7 @@
 # The entry points. `make demo` and `make test` are the README's quick start; each
 # sets up everything it needs first (scripts/bootstrap.sh is idempotent and quick when
 # nothing changed).
-.PHONY: demo test lint bench docs setup hypothesis-long fuzz soak soak-sessions clean
+.PHONY: demo test lint bench bench-latency docs setup hypothesis-long fuzz soak soak-sessions clean
 
 VENV ?= .venv
 export VENV
@@ -19,6 +19,14 @@ bench: setup
 	$(VENV)/bin/python benches/bench_codec.py
 	$(VENV)/bin/python benches/bench_resample.py
 	bash scripts/audio_up.sh; $(VENV)/bin/python benches/bench_audio.py; bash scripts/audio_down.sh
+	$(MAKE) bench-latency
+
+# The latency budget end to end (realtalk bench): realtalk and the reference Python
+# pipeline over JACK's loopback, with and without GIL pressure; the report, the numbers
+# and the plot go to bench-results/ (git ignores it). About 3 minutes.
+bench-latency: setup
+	bash scripts/audio_up.sh; $(VENV)/bin/realtalk bench --out bench-results; \
+	status=$$?; bash scripts/audio_down.sh; exit $$status
 
 # The API reference, from the docstrings (and _core.pyi for the native module), in docs/api/.
 docs: setup

@@ -17,27 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+
+from realtalk._bench_signal import apply_audio_env
 
 RATE = 48000
 PERIOD_FRAMES = 256
 GOAL_P99_MS = 0.5
-
-
-def load_env() -> None:
-    env_file = Path(os.environ.get("AUDIO_DIR", "/tmp/realtalk-audio")) / "env.sh"
-    if not env_file.is_file():
-        return
-    for line in env_file.read_text().splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, value = line[len("export ") :].split("=", 1)
-            os.environ.setdefault(key, value.strip().strip("'\""))
 
 
 def busy_python(seconds: float) -> None:
@@ -68,7 +58,7 @@ def diff_stats(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 def run_contender(kind: str, holds: int) -> dict[str, object]:
     """Play for a while in this process, idle then with the GIL held; the measurements."""
-    load_env()
+    apply_audio_env()
     from realtalk.audio import find_device, open_output_stream
     from realtalk.audio._player import Speaker
     from realtalk.audio._portaudio import ffi, paContinue, python_callback
@@ -168,7 +158,7 @@ def main() -> int:
     if args.contender:
         print(json.dumps(run_contender(args.contender, holds)))
         return 0
-    load_env()
+    apply_audio_env()
     from realtalk.audio import PortAudioError, find_device
     from realtalk.exceptions import ConfigurationError
 

@@ -37,3 +37,11 @@ echo "==> benches (check mode)"
 "$VENV/bin/python" benches/bench_codec.py --check
 "$VENV/bin/python" benches/bench_resample.py --check
 "$VENV/bin/python" benches/bench_audio.py --check
+# realtalk bench, short: three answers per pipeline and GIL condition over JACK's loopback
+# (about 50 s): the whole chain runs and its report is written; no goal is asserted.
+if [[ " ${REALTALK_AUDIO_SERVERS:-} " == *" jack "* ]]; then
+    echo "==> realtalk bench (3 answers a run)"
+    "$VENV/bin/realtalk" bench --turns 3 --out "$AUDIO_DIR/bench-check"
+else
+    echo "==> realtalk bench skipped: JACK is not running (see scripts/audio_up.sh)"
+fi

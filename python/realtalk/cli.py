@@ -84,6 +84,50 @@ def _parser() -> argparse.ArgumentParser:
 
     add_relay_parser(commands)
 
+    bench = commands.add_parser(
+        "bench",
+        help="measure the latency budget end to end on JACK's loopback, next to a "
+        "reference Python pipeline",
+        description=(
+            "Over JACK's dummy loopback (scripts/audio_up.sh starts it) and the embedded "
+            "server with an instant brain, measure per turn: end of speech in the captured "
+            "signal to the audio at the server, first audio delta to its first sample at the "
+            "output device, barge-in (interrupt() or the user speaking) to silence at the "
+            "device, and the truncation error; for realtalk and for a reference pipeline "
+            "(sounddevice, soxr, numpy, pybase64, json, websockets) in the same run, with "
+            "and without a Python thread competing for the GIL. Prints a table and writes a "
+            "markdown report, the numbers as JSON and a PNG plot."
+        ),
+    )
+    bench.add_argument(
+        "--turns",
+        type=int,
+        default=18,
+        help="answers per run (default: 18; a third of "
+        "them played out, a third cut by interrupt(), a third by the user speaking)",
+    )
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results"),
+        help="folder for latency-report.md, latency-data.json, latency.png "
+        "(default: ./bench-results)",
+    )
+    bench.add_argument(
+        "--pipelines",
+        nargs="+",
+        choices=["realtalk", "reference"],
+        default=["realtalk", "reference"],
+        help="what to run (default: both)",
+    )
+    bench.add_argument(
+        "--gil",
+        nargs="+",
+        default=["none", "busy"],
+        help="GIL conditions in the client's process: none, busy (a thread spinning in "
+        "Python), hold:MS (a thread holding the GIL MS ms at a time) (default: none busy)",
+    )
+
     commands.add_parser(
         "devices",
         help="list the audio devices PortAudio finds",
@@ -283,6 +327,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from realtalk._relay_cli import run_relay
 
         return run_relay(args)
+    if args.command == "bench":
+        from realtalk._bench import run_bench
+
+        from realtalk._bench_signal import parse_gil_spec
+
+        if args.turns < 1:
+            print("realtalk bench: --turns must be at least 1", file=sys.stderr)
+            return 2
+        for spec in args.gil:
+            try:
+                parse_gil_spec(spec)
+            except ValueError as exc:
+                print(f"realtalk bench: --gil: {exc}", file=sys.stderr)
+                return 2
+        return run_bench(args)
     if args.command == "devices":
         from realtalk._devices_cli import run_devices
 
