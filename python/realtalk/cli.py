@@ -329,7 +329,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_relay(args)
     if args.command == "bench":
         from realtalk._bench import run_bench
-
         from realtalk._bench_signal import parse_gil_spec
 
         if args.turns < 1:
