@@ -265,3 +265,20 @@ async def test_the_microphone_hands_over_each_callback_as_it_arrives(device: Any
                 if len(sizes) == 100:
                     break
     assert sizes.count(256) >= 90, sizes
+
+
+async def test_closing_the_microphone_ends_its_frames(device: Any) -> None:
+    mic = Microphone(device, sample_rate=RATE, frames_per_buffer=256)
+    chunks = 0
+
+    async def read() -> None:
+        nonlocal chunks
+        async for _ in mic.frames():
+            chunks += 1
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            await trio.sleep(0.3)
+            mic.close()  # from another task, while frames() waits for the next callback
+    assert chunks > 10

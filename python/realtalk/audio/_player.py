@@ -211,7 +211,7 @@ class Microphone:
     async def frames(self) -> AsyncIterator[Float32Array]:
         """The recording, as float32 arrays of whatever arrived since the last one: each
         input callback's frames as soon as it has run (every ``POLL_S`` where the
-        platform has no pipes)."""
+        platform has no pipes). Ends when :meth:`close` is called."""
         while True:
             chunk = self.buffer.read()
             if len(chunk):
@@ -223,7 +223,10 @@ class Microphone:
                     return
                 await trio.sleep(POLL_S)
                 continue
-            await trio.lowlevel.wait_readable(wake[0])
+            try:
+                await trio.lowlevel.wait_readable(wake[0])
+            except trio.ClosedResourceError:
+                return  # close() from another task: the recording is over
             try:
                 while os.read(wake[0], 4096):
                     pass
