@@ -135,10 +135,27 @@ class Run:
 
 def _client_command(pipeline: str, url: str, plan: Path, log: Path, gil: str) -> list[str]:
     common = [
-        "--url", url, "--api-key", "k", "--input-device", "loopback",
-        "--output-device", "system", "--host-api", "JACK", "--rate", str(RATE),
-        "--blocksize", str(BLOCKSIZE), "--plan", str(plan), "--log", str(log), "--gil", gil,
-    ]  # fmt: skip
+        "--url",
+        url,
+        "--api-key",
+        "k",
+        "--input-device",
+        "loopback",
+        "--output-device",
+        "system",
+        "--host-api",
+        "JACK",
+        "--rate",
+        str(RATE),
+        "--blocksize",
+        str(BLOCKSIZE),
+        "--plan",
+        str(plan),
+        "--log",
+        str(log),
+        "--gil",
+        gil,
+    ]
     if pipeline == "realtalk":
         return [sys.executable, "-m", "realtalk._bench_client", *common]
     return [sys.executable, str(REFERENCE), *common]
@@ -217,10 +234,13 @@ async def run_one(
     log_file = workdir / f"log-{pipeline}-{gil}.json"
     plan_file.write_text(
         json.dumps(
-            {"responses": [{"interrupt_after_ms": s.after_ms if s.kind == "local" else None}
-                           for s in plan]}
+            {
+                "responses": [
+                    {"interrupt_after_ms": s.after_ms if s.kind == "local" else None} for s in plan
+                ]
+            }
         )
-    )  # fmt: skip
+    )
     async with open_server(brain=InstantBrain, options=options) as server:
         url = f"ws://127.0.0.1:{server.port}/v1/realtime?model=gpt-realtime"
         command = _client_command(pipeline, url, plan_file, log_file, gil)
@@ -242,8 +262,9 @@ async def run_one(
                 if index == 0 or plan[index - 1].kind != "vad":
                     voice.say()
                     run.utterances.append("question")
-                await _wait(lambda i=index: len(observer.audio_responses) > i, 15,
-                            f"answer {index + 1}")  # fmt: skip
+                await _wait(
+                    lambda i=index: len(observer.audio_responses) > i, 15, f"answer {index + 1}"
+                )
                 rid = observer.audio_responses[index]
                 if step.kind == "vad":
                     assert step.after_ms is not None
@@ -255,8 +276,11 @@ async def run_one(
                 else:
                     await _wait(lambda r=rid: r in observer.done, 15, "an answer's end")
                     await trio.sleep(ANSWER_S + 0.35 if step.kind == "full" else 0.8)
-                print(f"  {run.label}: answer {index + 1}/{len(plan)} ({step.kind})",
-                      file=out, flush=True)  # fmt: skip
+                print(
+                    f"  {run.label}: answer {index + 1}/{len(plan)} ({step.kind})",
+                    file=out,
+                    flush=True,
+                )
             with trio.fail_after(30):
                 code = await proc.wait()
             err = (await proc.stderr.receive_some(65536)).decode(errors="replace").strip()
@@ -507,9 +531,14 @@ def table(runs: list[Run]) -> list[str]:
     for metric in METRICS:
         cells = [_cell(r.metrics.get(metric, []), metric) for r in runs]
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
-    lines.append("| turns measured (input / output) | " + " | ".join(
-        f"{len(r.metrics.get(INPUT_TOTAL, []))} / {len(r.metrics.get(OUTPUT_TOTAL, []))}"
-        for r in runs) + " |")  # fmt: skip
+    lines.append(
+        "| turns measured (input / output) | "
+        + " | ".join(
+            f"{len(r.metrics.get(INPUT_TOTAL, []))} / {len(r.metrics.get(OUTPUT_TOTAL, []))}"
+            for r in runs
+        )
+        + " |"
+    )
     return lines
 
 
@@ -532,23 +561,33 @@ def goals(runs: list[Run]) -> list[str]:
     period_ms = BLOCKSIZE * 1000 / RATE
     for metric, label in ((INPUT_LIBRARY, "input"), (OUTPUT_LIBRARY, "output")):
         p99 = _p99(rt, metric)
-        judge(None if p99 is None else p99 <= 1.0,
-              f"added latency, {label} (the library's own share: no device, no socket), "
-              f"p99 ≤ 1 ms: {'—' if p99 is None else f'{p99:.2f} ms'}")  # fmt: skip
+        judge(
+            None if p99 is None else p99 <= 1.0,
+            f"added latency, {label} (the library's own share: no device, no socket), "
+            f"p99 ≤ 1 ms: {'—' if p99 is None else f'{p99:.2f} ms'}",
+        )
     p99 = _p99(rt, "barge-in: client (interrupt() → audio stops in the stream)")
-    judge(None if p99 is None else p99 <= period_ms,
-          f"barge-in (interrupt()) to the audio stopping in the stream ≤ one callback period "
-          f"({period_ms:.2f} ms), p99: {'—' if p99 is None else f'{p99:.2f} ms'}")  # fmt: skip
+    judge(
+        None if p99 is None else p99 <= period_ms,
+        f"barge-in (interrupt()) to the audio stopping in the stream ≤ one callback period "
+        f"({period_ms:.2f} ms), p99: {'—' if p99 is None else f'{p99:.2f} ms'}",
+    )
     errors = rt.metrics.get("truncation error (24 kHz samples)", []) if rt else []
     worst = max((abs(e) for e in errors), default=None)
-    judge(None if worst is None else worst <= 1.0,
-          f"truncation error within ±1 sample at 24 kHz: worst "
-          f"{'—' if worst is None else f'{worst:.1f} samples'}")  # fmt: skip
+    judge(
+        None if worst is None else worst <= 1.0,
+        f"truncation error within ±1 sample at 24 kHz: worst "
+        f"{'—' if worst is None else f'{worst:.1f} samples'}",
+    )
     for pipeline in ("realtalk", "reference"):
         calm, busy = by.get((pipeline, "none")), by.get((pipeline, "busy"))
-        for metric in ("output callback lateness", OUTPUT_LIBRARY, INPUT_LIBRARY,
-                       "output: client (sent → in the player)",
-                       "input: client (callback → at the server)"):  # fmt: skip
+        for metric in (
+            "output callback lateness",
+            OUTPUT_LIBRARY,
+            INPUT_LIBRARY,
+            "output: client (sent → in the player)",
+            "input: client (callback → at the server)",
+        ):
             a, b = _p99(calm, metric), _p99(busy, metric)
             if a is not None and b is not None:
                 lines.append(f"- GIL pressure, {pipeline}, {metric}: p99 {a:.2f} → {b:.2f} ms")
@@ -574,16 +613,22 @@ def plot(runs: list[Run], path: Path) -> None:
         for r in runs:
             values = np.sort(np.asarray(r.metrics.get(metric, []), dtype=float))
             if len(values):
-                ax.plot(values, np.arange(1, len(values) + 1) / len(values), label=r.label,
-                        drawstyle="steps-post")  # fmt: skip
+                ax.plot(
+                    values,
+                    np.arange(1, len(values) + 1) / len(values),
+                    label=r.label,
+                    drawstyle="steps-post",
+                )
         ax.set_title(title)
         if "log scale" in title:
             ax.set_xscale("log")
         ax.set_ylabel("fraction ≤ x")
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle("realtalk bench: latency distributions (CDF), JACK loopback, 48 kHz, "
-                 f"{BLOCKSIZE}-frame callbacks")  # fmt: skip
+    fig.suptitle(
+        "realtalk bench: latency distributions (CDF), JACK loopback, 48 kHz, "
+        f"{BLOCKSIZE}-frame callbacks"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -646,16 +691,15 @@ async def _main(args: Any, out: TextIO) -> list[Run]:
     logs = Path(args.out) / "client-logs"  # the plans and each client's raw log, kept
     logs.mkdir(parents=True, exist_ok=True)
     try:
-        if True:
-            for pipeline, gil in _configurations(args):
-                print(f"==> {pipeline}, GIL {gil}", file=out, flush=True)
-                try:
-                    runs.append(await run_one(pipeline, gil, plan, voice, logs, out))
-                except (RuntimeError, TimeoutError, OSError, KeyError, ValueError) as exc:
-                    failed = Run(pipeline, gil, error=f"{type(exc).__name__}: {exc}")
-                    print(f"  {failed.label}: {failed.error}", file=out, flush=True)
-                    runs.append(failed)
-                await trio.sleep(0.5)
+        for pipeline, gil in _configurations(args):
+            print(f"==> {pipeline}, GIL {gil}", file=out, flush=True)
+            try:
+                runs.append(await run_one(pipeline, gil, plan, voice, logs, out))
+            except (RuntimeError, TimeoutError, OSError, KeyError, ValueError) as exc:
+                failed = Run(pipeline, gil, error=f"{type(exc).__name__}: {exc}")
+                print(f"  {failed.label}: {failed.error}", file=out, flush=True)
+                runs.append(failed)
+            await trio.sleep(0.5)
     finally:
         voice.close()
     return runs
